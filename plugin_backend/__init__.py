@@ -1,0 +1,1 @@
+"""CloneDesk backend: storage, importer, jobs, connectors and (later) the Flask app."""

@@ -1,0 +1,115 @@
+"""Settings: every CloneDesk setting in one place, read from the environment on request.
+
+No module reads ``os.environ`` at import time: the CLI and ``create_app()`` call
+``Settings.from_env()`` and pass the result down explicitly. README.md documents each one.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Mapping
+
+from trainer.base_model import EMBEDDED_BASE_MODEL
+
+
+@dataclass(frozen=True)
+class Settings:
+    """CloneDesk configuration; each field's metadata names its environment variable."""
+
+    home: Path = field(default=Path("var"), metadata={
+        "env": "CLONEDESK_HOME",
+        "help": "Folder for the SQLite database, model cache, adapters and reports."})
+    database_url: str | None = field(default=None, metadata={
+        "env": "DATABASE_URL",
+        "help": "SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db. "
+                "Unset: a SQLite file at $CLONEDESK_HOME/clonedesk.db."})
+    base_model: str = field(default=EMBEDDED_BASE_MODEL, metadata={
+        "env": "CLONEDESK_BASE_MODEL",
+        "help": "Base causal LM: the embedded SmolLM2-135M-Instruct, or any Hugging Face "
+                "model folder or hub id (Qwen, Llama 3 8B…) for GPU deployments."})
+    model_cache: Path | None = field(default=None, metadata={
+        "env": "CLONEDESK_MODEL_CACHE",
+        "help": "Where converted base models are cached. Unset: $CLONEDESK_HOME/models."})
+    device: str | None = field(default=None, metadata={
+        "env": "CLONEDESK_DEVICE",
+        "help": "Torch device for training and inference (cpu, cuda, cuda:1). "
+                "Unset: a GPU when present, else the CPU."})
+    import_batch: int = field(default=500, metadata={
+        "env": "CLONEDESK_IMPORT_BATCH",
+        "help": "Tickets committed per database transaction by the importer."})
+    inference: str = field(default="local", metadata={
+        "env": "CLONEDESK_INFERENCE",
+        "help": "Inference back end: 'local' (transformers in the worker) or 'openai' "
+                "(an OpenAI-compatible multi-LoRA server such as vLLM or LoRAX)."})
+    inference_url: str | None = field(default=None, metadata={
+        "env": "CLONEDESK_INFERENCE_URL",
+        "help": "Base URL of the OpenAI-compatible server when CLONEDESK_INFERENCE=openai."})
+    inference_api_key: str | None = field(default=None, metadata={
+        "env": "CLONEDESK_INFERENCE_API_KEY",
+        "help": "Bearer token for that server (never logged)."}, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.import_batch < 1:
+            raise ValueError("CLONEDESK_IMPORT_BATCH must be a positive integer")
+        if self.inference not in ("local", "openai"):
+            raise ValueError("CLONEDESK_INFERENCE must be 'local' or 'openai'")
+        if self.inference == "openai" and not self.inference_url:
+            raise ValueError("CLONEDESK_INFERENCE=openai needs CLONEDESK_INFERENCE_URL")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        """Build settings from an environment mapping (``os.environ`` by default)."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = environ.get(f.metadata["env"])
+            if raw is None or raw == "":
+                continue
+            if f.name in ("home", "model_cache"):
+                values[f.name] = Path(raw)
+            elif f.name == "import_batch":
+                try:
+                    values[f.name] = int(raw)
+                except ValueError:
+                    raise ValueError(f"{f.metadata['env']} must be an integer") from None
+            else:
+                values[f.name] = raw
+        return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def db_url(self) -> str:
+        """The database URL in effect."""
+        if self.database_url:
+            url = self.database_url
+            if url.startswith("postgres://"):
+                url = "postgresql://" + url[len("postgres://"):]
+            if url.startswith("postgresql://"):
+                url = "postgresql+psycopg://" + url[len("postgresql://"):]
+            return url
+        return f"sqlite:///{(self.home / 'clonedesk.db').resolve()}"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Model cache folder in effect."""
+        return self.model_cache if self.model_cache is not None else self.home / "models"
+
+    @property
+    def adapters_dir(self) -> Path:
+        """Root of the per-tenant adapter registry."""
+        return self.home / "adapters"
+
+    @property
+    def reports_dir(self) -> Path:
+        """Where accuracy-preview reports are written."""
+        return self.home / "reports"
+
+
+def settings_table() -> list[tuple[str, str, str]]:
+    """(variable, default, meaning) rows, the source of README's settings table."""
+    rows = []
+    for f in fields(Settings):
+        default = "unset" if f.default is None else str(f.default)
+        rows.append((f.metadata["env"], default, f.metadata["help"]))
+    return rows
