@@ -26,15 +26,14 @@ RESULTS = Path(__file__).with_name("results")
 def write_tickets(path: Path, n: int) -> None:
     """Write n realistic-sized tickets (3 messages each)."""
     with open(path, "w") as out:
-        for i in range(n):
-            out.write(json.dumps({
+        out.writelines(json.dumps({
                 "id": f"t{i}", "created_at": f"2026-0{1 + i % 9}-1{i % 10}T10:00:00Z",
                 "category": f"cat{i % 11}", "status": "solved", "escalated": i % 20 == 0,
                 "messages": [
                     {"role": "customer", "text": f"Order {i} has not arrived yet, " * 8},
                     {"role": "agent", "text": "Thanks for waiting, here is the tracking. " * 6},
                     {"role": "customer", "text": "Thanks!"}],
-            }) + "\n")
+            }) + "\n" for i in range(n))
 
 
 def peak_rss_mb() -> float:
@@ -44,15 +43,17 @@ def peak_rss_mb() -> float:
 
 def measure(n: int, db_url: str | None, tmp: Path) -> dict:
     """Import n tickets twice and measure each pass."""
+    tmp.mkdir(parents=True, exist_ok=True)
     data = tmp / "tickets.jsonl"
     write_tickets(data, n)
     sessions = connect(db_url or f"sqlite:///{tmp / 'bench.db'}")
+    tenant = f"bench-{n}-{int(time.time())}"
     passes = []
     for label in ("first import", "re-import (upsert)"):
         rss_before = peak_rss_mb()
         tracemalloc.start()
         started = time.perf_counter()
-        result = import_file(data, sessions, "bench", batch_size=500)
+        result = import_file(data, sessions, tenant, batch_size=500)
         seconds = time.perf_counter() - started
         _, heap_peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
@@ -83,6 +84,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    for p in (Path(tempfile.gettempdir()),):
-        p.mkdir(exist_ok=True)
     main()

@@ -7,9 +7,9 @@ No module reads ``os.environ`` at import time: the CLI and ``create_app()`` call
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Mapping
 
 from trainer.base_model import EMBEDDED_BASE_MODEL
 
@@ -59,7 +59,7 @@ class Settings:
             raise ValueError("CLONEDESK_INFERENCE=openai needs CLONEDESK_INFERENCE_URL")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from an environment mapping (``os.environ`` by default)."""
         environ = os.environ if environ is None else environ
         values: dict[str, object] = {}

@@ -6,12 +6,20 @@ only through the Alembic migrations in ``plugin_backend/migrations``.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, create_engine,
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
     event,
 )
 from sqlalchemy.engine import Engine
@@ -22,7 +30,7 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 def utcnow() -> datetime:
     """Timezone-aware now, for row timestamps."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):

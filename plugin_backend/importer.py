@@ -9,9 +9,10 @@ either stored whole or not at all.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Callable, Iterator
+from typing import IO
 
 from sqlalchemy.orm import Session, sessionmaker
 

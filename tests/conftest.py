@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -36,7 +36,7 @@ def _postgres_available() -> str | None:
 
         with psycopg.connect(PG_URL.replace("+psycopg", ""), connect_timeout=3):
             return None
-    except Exception as exc:  # any failure means: not reachable here
+    except Exception as exc:  # noqa: BLE001 -- any failure means: not reachable here
         return f"PostgreSQL not reachable at {PG_URL}: {type(exc).__name__}"
 
 

