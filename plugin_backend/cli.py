@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 EXIT_REJECTED = 3
 
 
-def _settings(ctx: click.Context) -> "Settings":
+def _settings(ctx: click.Context) -> Settings:
     from plugin_backend.config import Settings
 
     if ctx.obj is None:
@@ -25,7 +25,7 @@ def _settings(ctx: click.Context) -> "Settings":
     return ctx.obj
 
 
-def _sessions(settings: "Settings") -> Any:
+def _sessions(settings: Settings) -> Any:
     from plugin_backend.db import connect
 
     return connect(settings.db_url)
@@ -135,9 +135,12 @@ def settings_cmd() -> None:
 
 def _register_optional_commands() -> None:
     """Attach commands that live in their own modules (demo, training, serving)."""
-    from plugin_backend import cli_demo
+    from plugin_backend import cli_demo, cli_train
 
     main.add_command(cli_demo.demo)
+    main.add_command(cli_train.train)
+    main.add_command(cli_train.suggest)
+    main.add_command(cli_train.adapters)
 
 
 _register_optional_commands()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -11,7 +12,6 @@ DEMO_TENANT = "demo"
 
 # Pipeline stages not built yet. Each is printed, never pretended.
 MISSING_STAGES: tuple[str, ...] = (
-    "behavioural training (LoRA adapter): not built yet (issue 3)",
     "accuracy preview against RAG baselines: not built yet (issue 4)",
     "Zendesk sidebar and Intercom canvas served by the backend: not built yet (issue 5)",
 )
@@ -21,10 +21,16 @@ MISSING_STAGES: tuple[str, ...] = (
 @click.option("--tenant", default=DEMO_TENANT, show_default=True, help="Account to use.")
 @click.option("--data", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Interaction JSONL to import instead of the generated demo account.")
+@click.option("--train-minutes", type=click.FloatRange(min=0.1), default=3.0, show_default=True,
+              help="Time budget of the LoRA training loop.")
+@click.option("--show", type=click.IntRange(min=0), default=4, show_default=True,
+              help="How many holdout tickets to show suggestions for.")
 @click.pass_context
-def demo(ctx: click.Context, tenant: str, data: Path | None) -> None:
-    """Run the pipeline on the demo account: data, import, base model, and what follows."""
+def demo(ctx: click.Context, tenant: str, data: Path | None, train_minutes: float,
+         show: int) -> None:
+    """Run the pipeline on the demo account: data, import, training, suggestions."""
     from plugin_backend.cli import _sessions, _settings
+    from plugin_backend.cli_train import train
     from plugin_backend.demo_data import write_demo_dataset
     from plugin_backend.importer import import_file
     from plugin_backend.store import get_tenant, ticket_stats
@@ -48,18 +54,55 @@ def demo(ctx: click.Context, tenant: str, data: Path | None) -> None:
     click.echo(f"    escalation: {stats.by_escalation}")
     path = base_model.resolve(settings.base_model, settings.cache_dir)
     click.echo(f"[3] base model ready: {path}")
-    model, tokenizer = base_model.load(settings.base_model, settings.cache_dir, settings.device)
-    from trainer.prompt import chat_prompt
-
-    prompt = chat_prompt(tokenizer, "Customer: Where is my order NW-482913? It was due Monday.")
-    inputs = tokenizer(prompt, return_tensors="pt").to(model.device)
-    output = model.generate(**inputs, max_new_tokens=40, do_sample=False)
-    text = tokenizer.decode(output[0][inputs["input_ids"].shape[1]:], skip_special_tokens=True)
-    click.echo(f"    base model (no adapter yet) says: {text.strip()[:200]!r}")
     vectors = embeddings.shared_embedder().encode(["where is my order", "track my parcel"])
-    click.echo(f"[4] embeddings ready: cosine(where is my order, track my parcel) = "
+    click.echo(f"    embeddings ready: cosine(where is my order, track my parcel) = "
                f"{float(vectors[0] @ vectors[1]):.2f}")
+    click.echo(f"[4] training the account's adapter ({train_minutes:g} min budget, then "
+               "validation of the escalation signal, reply modes and calibration)")
+    ctx.invoke(train, tenant=tenant, max_minutes=train_minutes, epochs=1.0, max_steps=None,
+               validation_tickets=100, no_promote=False)
+    _show_suggestions(ctx, tenant, show)
     for stage in MISSING_STAGES:
         click.echo(f"[-] {stage}")
     click.echo(f"demo finished in {time.monotonic() - started:.0f} s; "
                f"{len(MISSING_STAGES)} stages are not built yet (listed above).")
+
+
+def _show_suggestions(ctx: click.Context, tenant: str, count: int) -> None:
+    """Suggest for the newest holdout tickets (never trained on) beside what the agent did."""
+    from plugin_backend.cli import _sessions, _settings
+    from plugin_backend.store import get_tenant, get_ticket
+    from plugin_backend.suggestions import SuggestionService
+    settings = _settings(ctx)
+    service = SuggestionService(settings)
+    current = service.registry(tenant).current()
+    assert current is not None
+    ids = current.metadata["split"]["holdout_ids"][-count:] if count else []
+    sessions = _sessions(settings)
+    with sessions() as session:
+        row = get_tenant(session, tenant)
+        tickets = [t for t in (get_ticket(session, row, i) for i in ids) if t is not None]
+    # Suggest at the last agent turn (the context is what came before it), as the preview does.
+    suggestions = service.suggester(tenant).suggest(tickets)
+    click.echo(f"[5] suggestions for {len(tickets)} holdout tickets ({current.version}, mode "
+               f"{current.metadata['serving']['mode']}):")
+    for ticket, s in zip(tickets, suggestions):
+        actual = _last_agent(ticket)
+        customer = [m.text for m in ticket.messages if m.role == "customer"]
+        click.echo(f"\n  ticket {ticket.id} [{ticket.category}] customer: "
+                   f"{_short(customer[-1] if customer else '')}")
+        advice = (f"ESCALATE to {s.escalation_group or 'a specialist'} ({s.escalation_reason})"
+                  if s.action == "escalate" else "reply")
+        click.echo(f"    suggested ({advice}, confidence {s.confidence:.2f}): {_short(s.reply)}")
+        click.echo(f"    the agent {'escalated' if ticket.escalated else 'replied'}: "
+                   f"{_short(actual)}")
+
+
+def _last_agent(ticket: Any) -> str:
+    texts = [m.text for m in ticket.messages if m.role == "agent"]
+    return texts[-1] if texts else ""
+
+
+def _short(text: str, limit: int = 220) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

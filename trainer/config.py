@@ -62,10 +62,14 @@ class TrainConfig:
     )
     batch_size: int = field(default=4, metadata={"help": "Examples per optimizer step."})
     max_tokens: int = field(
-        default=256, metadata={"help": "Longest example in tokens (prompt + target)."}
+        default=512,
+        metadata={"help": "Longest example in tokens (prompt + target); room for the context "
+                          "budget, the chat template and a long reply."}
     )
     context_budget: int = field(
-        default=150, metadata={"help": "Tokens for the rendered user turn (oldest turns trimmed)."}
+        default=320,
+        metadata={"help": "Tokens for the rendered user turn: header, 3 similar past replies "
+                          "(~90 tokens each on the demo account) and the newest turns."}
     )
     seed: int = field(default=0, metadata={"help": "Seed for LoRA init and data order."})
     checkpoint_every_steps: int = field(

@@ -15,8 +15,10 @@ LocalBackend choices, measured with benchmarks/suggest_latency.py (2 shared CPU 
   25-50% slower). Base weights never change in place: A→B→A and "no adapter" are bit-exact.
 - Batch invariance: attention runs on each row's unpadded keys (plain matmuls for one-token
   decode steps, where the CPU flash kernel costs ~1 ms a call) and no matmul runs on a single
-  row, so batched output equals one-by-one output bit for bit in bf16 on CPU.
-- bf16: fp32 decodes 30-50% slower. transformers' DynamicCache: its StaticCache (through
+  row, so batched output equals one-by-one output bit for bit in bf16 on a CPU with native
+  bf16 (same tokens, logprobs equal to float noise in fp32).
+- dtype: ``trainer.device.pick_dtype`` — bf16 where native (there fp32 decodes 30-50%
+  slower), fp32 on CPUs that would only emulate bf16. transformers' DynamicCache: its StaticCache (through
   ``generate``, no compile) was 0-13% faster at batch 1 and no faster at batch 8, and this
   loop needs what it lacks: dropping finished rows and slicing each row's keys.
 - ``num_threads=1`` where other processes share 2 cores: two threads stall each other's
@@ -44,6 +46,7 @@ from trainer.prompt import ACTIONS, TARGET_PREFIX
 log = logging.getLogger(__name__)
 
 STOP_TEXT = "<|im_end|>"
+FORCED_FIELD = {"reply": "REPLY:", "escalate": "GROUP:"}
 ROWWISE_ATTENTION = "clonedesk_rowwise_sdpa"
 
 
@@ -93,7 +96,9 @@ def _check_args(max_new_tokens: int, forced_action: str | None) -> str:
         return TARGET_PREFIX
     if forced_action not in ACTIONS:
         raise ValueError(f"forced_action must be one of {ACTIONS} or None, got {forced_action!r}")
-    return f"{TARGET_PREFIX} {forced_action}\n"
+    # The decision line and the next field's label are fixed by the format (trainer.prompt):
+    # forcing them keeps an under-trained adapter on the format the parser expects.
+    return f"{TARGET_PREFIX} {forced_action}\n{FORCED_FIELD[forced_action]}"
 
 
 def _renormalise(p_reply: float, p_escalate: float) -> dict[str, float]:

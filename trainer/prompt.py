@@ -41,7 +41,7 @@ SYSTEM_PROMPT = (
 ACTIONS = ("reply", "escalate")
 TARGET_PREFIX = "ACTION:"
 MAX_MESSAGE_CHARS = 1200
-MAX_EXAMPLE_CHARS = 600
+MAX_EXAMPLE_CHARS = 500
 ROLE_LABELS = {"customer": "Customer", "agent": "Agent", "note": "Internal note"}
 
 

@@ -18,7 +18,7 @@ def test_defaults() -> None:
     assert config.target_modules == ALL_PROJECTIONS
     assert len(config.target_modules) == 7
     assert config.learning_rate == 2e-4 and config.epochs == 1.0
-    assert config.max_minutes is None and config.batch_size == 4 and config.max_tokens == 256
+    assert config.max_minutes is None and config.batch_size == 4 and config.max_tokens == 512
     assert config.base_dtype == "auto"  # bf16 only where the device computes it natively
 
 
@@ -38,7 +38,7 @@ def test_every_field_has_help() -> None:
     ("max_steps", 0),
     ("batch_size", 2.5),
     ("max_tokens", True),
-    ("context_budget", 256),
+    ("context_budget", 512),
     ("seed", -1),
     ("checkpoint_every_steps", -5),
     ("warmup_ratio", 1.0),

@@ -123,8 +123,22 @@ def test_base_model_generates_a_decision_and_a_few_tokens(backend: LocalBackend,
 def test_batched_output_equals_one_by_one(backend: LocalBackend, prompts: list[str]) -> None:
     batched = backend.generate(prompts, None, max_new_tokens=10)
     one_by_one = [backend.generate([p], None, max_new_tokens=10)[0] for p in prompts]
-    assert batched == one_by_one
+    # Same tokens; the numbers agree to float noise (bit for bit only where the CPU runs bf16
+    # natively: fp32 matmuls of different batch shapes round differently).
+    assert [g.text for g in batched] == [g.text for g in one_by_one]
+    for b, o in zip(batched, one_by_one):
+        assert b.tokens == o.tokens
+        assert b.mean_token_logprob == pytest.approx(o.mean_token_logprob, abs=1e-3)
+        assert b.action_probs["reply"] == pytest.approx(o.action_probs["reply"], abs=1e-3)
     assert len({g.text for g in batched}) > 1     # the order really follows the prompts
+
+
+def assert_same(got: list[Generation], expected: list[Generation]) -> None:
+    """Same tokens; probabilities equal up to fp32 kernel noise."""
+    assert [g.text for g in got] == [g.text for g in expected]
+    for g, e in zip(got, expected):
+        assert g.mean_token_logprob == pytest.approx(e.mean_token_logprob, abs=1e-3)
+        assert g.action_probs["reply"] == pytest.approx(e.action_probs["reply"], abs=1e-3)
 
 
 def test_adapters_change_output_and_lru_swaps_back_exactly(
@@ -137,8 +151,8 @@ def test_adapters_change_output_and_lru_swaps_back_exactly(
     assert backend.cached_adapters == ["globex-v0001"]     # max_adapters=1 evicted A
     again_a = backend.generate(prompts[:2], a, max_new_tokens=8)
     assert first_a != base and first_b != first_a
-    assert again_a == first_a
-    assert backend.generate(prompts[:2], None, max_new_tokens=8) == base
+    assert_same(again_a, first_a)
+    assert_same(backend.generate(prompts[:2], None, max_new_tokens=8), base)
 
 
 def test_concurrent_callers_with_different_adapters_get_their_own_output(
@@ -158,7 +172,10 @@ def test_concurrent_callers_with_different_adapters_get_their_own_output(
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
-    assert got == {w: [expected[w]] * 2 for w in ("A", "base")}
+    for which in ("A", "base"):
+        assert len(got[which]) == 2
+        for generations in got[which]:
+            assert_same(generations, expected[which])
 
 
 def test_unmerged_adapters_when_merged_copies_do_not_fit(
@@ -184,11 +201,11 @@ def test_forced_action_continues_after_the_forced_line(backend: LocalBackend,
     free = backend.generate(prompts[:2], None, max_new_tokens=4)
     forced = backend.generate(prompts[:2], None, max_new_tokens=4, forced_action="escalate")
     for f, g in zip(free, forced):
-        assert g.text.startswith("ACTION: escalate\n")
+        assert g.text.startswith("ACTION: escalate\nGROUP:")
         assert g.tokens <= 4
         assert g.action_probs["escalate"] == pytest.approx(f.action_probs["escalate"], abs=0.02)
     (reply,) = backend.generate(prompts[:1], None, max_new_tokens=2, forced_action="reply")
-    assert reply.text.startswith("ACTION: reply\n")
+    assert reply.text.startswith("ACTION: reply\nREPLY:")
     with pytest.raises(ValueError, match="forced_action"):
         backend.generate(prompts[:1], None, forced_action="refund")
 
@@ -320,7 +337,7 @@ def test_remote_forced_action_continues_after_the_forced_line(server: Server) ->
         if body["max_tokens"] == 1:                # the decision probe
             return two_answers({"prompt": [body["prompt"]], "model": body["model"]})
         return 200, json.dumps(completion([completion_choice(
-            0, ["GROUP", ":", " -", "\n"], [-0.1, -0.1, -0.5, -0.2], None, "length")],
+            0, [" -", "\n", "REASON", ":"], [-0.1, -0.1, -0.5, -0.2], None, "length")],
             body["model"])).encode()
 
     server.answer = answer
@@ -328,8 +345,8 @@ def test_remote_forced_action_continues_after_the_forced_line(server: Server) ->
     (gen,) = backend.generate(PROMPTS[:1], AdapterRef("acme-v0003", None), max_new_tokens=4,
                               forced_action="escalate")
     assert [r["body"]["prompt"] for r in server.requests] == [    # one prompt: a string
-        PROMPTS[0] + "ACTION: escalate\n", PROMPTS[0] + "ACTION:"]
-    assert gen.text == "ACTION: escalate\nGROUP: -\n"
+        PROMPTS[0] + "ACTION: escalate\nGROUP:", PROMPTS[0] + "ACTION:"]
+    assert gen.text == "ACTION: escalate\nGROUP: -\nREASON:"
     reply, escalate = math.exp(-0.105), math.exp(-2.4)
     assert gen.action_probs["reply"] == pytest.approx(reply / (reply + escalate))
 
