@@ -135,12 +135,14 @@ def settings_cmd() -> None:
 
 def _register_optional_commands() -> None:
     """Attach commands that live in their own modules (demo, training, serving)."""
-    from plugin_backend import cli_demo, cli_train
+    from plugin_backend import cli_demo, cli_preview, cli_train
 
     main.add_command(cli_demo.demo)
     main.add_command(cli_train.train)
     main.add_command(cli_train.suggest)
     main.add_command(cli_train.adapters)
+    main.add_command(cli_preview.preview)
+    main.add_command(cli_preview.evaluate)
 
 
 _register_optional_commands()

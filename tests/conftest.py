@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -89,3 +90,29 @@ def runner():  # type: ignore[no-untyped-def]
     from click.testing import CliRunner
 
     return CliRunner()
+
+
+TRAINED_TENANT = "acme"
+
+
+@pytest.fixture(scope="session")
+def trained_account(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> dict[str, Any]:
+    """A demo account of 140 tickets imported into SQLite and trained for 3 steps (real
+    base model, real LoRA run), shared by the CLI tests of training, suggestions and preview."""
+    from click.testing import CliRunner
+
+    from plugin_backend.cli import main
+    from plugin_backend.demo_data import write_demo_dataset
+
+    home = tmp_path_factory.mktemp("home")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLONEDESK_")}
+    env.pop("DATABASE_URL", None)
+    env.update(CLONEDESK_HOME=str(home), CLONEDESK_MODEL_CACHE=str(model_cache))
+    data = write_demo_dataset(home / "acme.jsonl", n=140, seed=11)
+    runner = CliRunner()
+    imported = runner.invoke(main, ["import", "--tenant", TRAINED_TENANT, str(data)], env=env)
+    assert imported.exit_code == 0, imported.output
+    result = runner.invoke(main, ["train", "--tenant", TRAINED_TENANT, "--max-steps", "3",
+                                  "--validation-tickets", "6"], env=env)
+    assert result.exit_code == 0, result.output
+    return {"home": home, "env": env, "data": data, "runner": runner, "output": result.output}

@@ -4,38 +4,26 @@ base model over a small demo account in SQLite, then suggestions from the promot
 from __future__ import annotations
 
 import json
-import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
 from plugin_backend.cli import main
 from plugin_backend.demo_data import write_demo_dataset
+from tests.conftest import TRAINED_TENANT as TENANT
 from trainer.interaction import parse_line
 from trainer.registry import AdapterRegistry
 from trainer.split import holdout_split
 from trainer.suggest import MODES
 
-TENANT = "acme"
 
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> dict[str, Any]:
-    home = tmp_path_factory.mktemp("home")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLONEDESK_")}
-    env.pop("DATABASE_URL", None)
-    env.update(CLONEDESK_HOME=str(home), CLONEDESK_MODEL_CACHE=str(model_cache))
-    data = write_demo_dataset(home / "acme.jsonl", n=140, seed=11)
-    runner = CliRunner()
-    imported = runner.invoke(main, ["import", "--tenant", TENANT, str(data)], env=env)
-    assert imported.exit_code == 0, imported.output
-    result = runner.invoke(main, ["train", "--tenant", TENANT, "--max-steps", "3",
-                                  "--validation-tickets", "6"], env=env)
-    assert result.exit_code == 0, result.output
-    return {"home": home, "env": env, "data": data, "runner": runner, "output": result.output}
+@pytest.fixture
+def trained(trained_account: dict[str, Any]) -> dict[str, Any]:
+    """The session's trained demo account (tests/conftest.py)."""
+    return trained_account
 
 
 def tickets_of(path: Path) -> list[Any]:
@@ -141,3 +129,14 @@ def test_train_refuses_an_account_with_too_little_data(trained: dict[str, Any],
     assert AdapterRegistry(trained["home"] / "adapters", "tiny").versions() == []
     unknown = runner.invoke(main, ["train", "--tenant", "ghost"], env=env)
     assert unknown.exit_code == 1 and "ghost" in unknown.output
+
+
+def test_nothing_stored_with_the_adapter_carries_the_tickets_pii(
+        trained: dict[str, Any]) -> None:
+    emails = set(re.findall(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", trained["data"].read_text()))
+    assert emails  # the demo account has customers' addresses to leak
+    folder = AdapterRegistry(trained["home"] / "adapters", TENANT).current().path
+    for path in folder.glob("*.json"):
+        text = path.read_text()
+        assert not {e for e in emails if e in text}, path.name
+    assert "[EMAIL]" in (folder / "escalation.json").read_text()

@@ -53,9 +53,10 @@ from trainer.escalation import (
     neighbour_score,
     roc_auc,
 )
+from trainer.evaluate import predictions_from_drafts, score, truths_from_examples
 from trainer.inference import AdapterRef, LocalBackend
 from trainer.interaction import Ticket
-from trainer.metrics import acceptable, reply_quality
+from trainer.redact import redact_ticket
 from trainer.registry import AdapterRegistry
 from trainer.retrieval import (
     ResolutionIndex,
@@ -164,17 +165,7 @@ def escalation_candidates(index: ResolutionIndex, vectors: np.ndarray, labels: n
 def score_drafts(drafts: Sequence[Draft], truth: Sequence[Example], embed: Any,
                  seed: int = 0) -> dict[str, np.ndarray]:
     """Per-ticket decision correctness, reply quality and acceptability of suggestions."""
-    actual = [e.decision for e in truth]
-    assert all(a is not None for a in actual)
-    correct = np.array([d.suggestion.action == a.action for d, a in zip(drafts, actual)])
-    is_reply = np.array([a.action == "reply" for a in actual])
-    quality = reply_quality([d.text or "-" for d in drafts], [a.reply for a in actual], embed,
-                            seed=seed)
-    ok = acceptable(correct, is_reply, quality["cosine"], quality["specific"])
-    return {"decision_correct": correct, "is_reply": is_reply, "acceptable": ok,
-            "escalate_true": ~is_reply,
-            "escalate_pred": np.array([d.suggestion.action == "escalate" for d in drafts]),
-            "raw_confidence": np.array([d.suggestion.raw_confidence for d in drafts]), **quality}
+    return score(predictions_from_drafts(drafts), truths_from_examples(truth), embed, seed)
 
 
 def summarize(scored: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -242,7 +233,9 @@ def train_account(tickets: Sequence[Ticket], work_dir: Path, registry: AdapterRe
     gc.collect()
 
     log("escalation: scoring signals over the training window")
-    esc_records = [r for r in map(record_from_ticket, split.train) if r is not None]
+    # Ticket-level records are stored with the adapter: built from redacted tickets.
+    esc_records = [r for t in split.train if (r := record_from_ticket(redact_ticket(t)))
+                   is not None]
     esc_index = ResolutionIndex.build(esc_records, embedder)
     labels = np.array([r.escalated for r in esc_records], dtype=bool)
     candidates, classifier = escalation_candidates(esc_index, esc_index.query_vectors, labels,
