@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from plugin_backend.cli import _sessions, _settings
-from plugin_backend.cli_train import EXIT_NO_ADAPTER
+from plugin_backend.cli_train import EXIT_NO_ADAPTER, read_tickets
 
 EXIT_REJECTED = 3
 _METHOD_HELP = ("Comma-separated baselines: rag_nearest, rag_base, base_zero_shot, "
@@ -47,27 +47,35 @@ def _write_atomic(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def _score(ctx: click.Context, tenant: str, tickets: list[Any], source: str,
-           max_tickets: int | None, methods: tuple[str, ...], stem: str,
-           max_new_tokens: int = 160) -> tuple[dict[str, Any], Path, Path, Any]:
-    """Run the preview on ``tickets``; write ``<stem>.json`` and ``<stem>.html``."""
-    from plugin_backend.preview_report import render_html
-    from plugin_backend.suggestions import NoAdapter, SuggestionService
-    from trainer.preview import PreviewOptions, run_preview
-    from trainer.registry import RegistryError
-    from trainer.suggest import Account
+def _current_version(ctx: click.Context, tenant: str) -> tuple[Any, Any]:
+    """The tenant's registry and current version; exits 4 when there is none."""
+    from trainer.registry import AdapterRegistry, RegistryError
 
-    settings = _settings(ctx)
-    service = SuggestionService(settings)
     try:
-        registry = service.registry(tenant)
+        registry = AdapterRegistry(_settings(ctx).adapters_dir, tenant)
     except RegistryError as exc:
         raise click.BadParameter(str(exc), param_hint="--tenant") from None
     current = registry.current()
     if current is None:
-        click.echo(f"Error: {NoAdapter.__doc__} Run `clonedesk train --tenant {tenant}`.",
-                   err=True)
+        click.echo(f"Error: account {tenant!r} has no promoted adapter: run "
+                   f"`clonedesk train --tenant {tenant}` first", err=True)
         sys.exit(EXIT_NO_ADAPTER)
+    return registry, current
+
+
+def _score(ctx: click.Context, version: tuple[Any, Any], tickets: list[Any], source: str,
+           max_tickets: int | None, methods: tuple[str, ...], stem: str,
+           max_new_tokens: int = 160) -> tuple[dict[str, Any], Path, Path]:
+    """Run the preview on ``tickets``; write ``<stem>.json`` and ``<stem>.html``."""
+    from plugin_backend.preview_report import render_html
+    from plugin_backend.suggestions import SuggestionService
+    from trainer.preview import PreviewOptions, run_preview
+    from trainer.suggest import Account
+
+    settings = _settings(ctx)
+    service = SuggestionService(settings)
+    registry, current = version
+    tenant = registry.tenant
     account = Account.load(current.path, f"{tenant}-{current.version}", service.embedder())
     # The adapter itself is always scored, so the model is always needed.
     backend, tokenizer = service.backend(), service.tokenizer()
@@ -82,7 +90,7 @@ def _score(ctx: click.Context, tenant: str, tickets: list[Any], source: str,
     html_path = folder / f"{current.version}-{stem}.html"
     _write_atomic(json_path, json.dumps(report, indent=1, ensure_ascii=False))
     _write_atomic(html_path, render_html(report))
-    return report, json_path, html_path, (registry, current)
+    return report, json_path, html_path
 
 
 def _summary(report: dict[str, Any]) -> list[str]:
@@ -161,18 +169,10 @@ def preview(ctx: click.Context, tenant: str, as_json: bool, max_tickets: int | N
             baselines_: str | None, max_new_tokens: int) -> None:
     """Score the current adapter and the baselines on the account's holdout tickets."""
     from plugin_backend.store import UnknownTenant, get_tenant, get_ticket
-    from trainer.registry import AdapterRegistry, RegistryError
 
     methods = _methods(baselines_)
     settings = _settings(ctx)
-    try:
-        current = AdapterRegistry(settings.adapters_dir, tenant).current()
-    except RegistryError as exc:
-        raise click.BadParameter(str(exc), param_hint="--tenant") from None
-    if current is None:
-        click.echo(f"Error: account {tenant!r} has no promoted adapter: run "
-                   f"`clonedesk train --tenant {tenant}` first", err=True)
-        sys.exit(EXIT_NO_ADAPTER)
+    registry, current = _current_version(ctx, tenant)
     ids = current.metadata["split"]["holdout_ids"]
     with _sessions(settings)() as session:
         try:
@@ -184,12 +184,12 @@ def preview(ctx: click.Context, tenant: str, as_json: bool, max_tickets: int | N
         click.echo(f"  {len(ids) - len(tickets)} holdout tickets are no longer stored and "
                    "are not scored", err=True)
     try:
-        report, json_path, html_path, (registry, version) = _score(
-            ctx, tenant, tickets, "holdout", max_tickets, methods, "preview", max_new_tokens)
+        report, json_path, html_path = _score(
+            ctx, (registry, current), tickets, "holdout", max_tickets, methods, "preview", max_new_tokens)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     o = report["methods"]["clonedesk"]["overall"]
-    registry.update_metadata(version.version, {"preview": {
+    registry.update_metadata(current.version, {"preview": {
         "generated_at": report["generated_at"], "tickets": report["counts"]["scored"],
         "acceptable_rate": o["acceptable_rate"],
         "projected_automated_resolution_rate": o["projected_automated_resolution_rate"],
@@ -210,32 +210,13 @@ def preview(ctx: click.Context, tenant: str, as_json: bool, max_tickets: int | N
 def evaluate(ctx: click.Context, tenant: str, input_path: Path, as_json: bool,
              max_tickets: int | None, baselines_: str | None, max_new_tokens: int) -> None:
     """Score the current adapter and the baselines on an external labelled file."""
-    from trainer.interaction import InvalidTicket, parse_line
-
     methods = _methods(baselines_)
-    tickets, rejected, seen = [], 0, set()
-    with open(input_path, "rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                ticket = parse_line(line)
-            except InvalidTicket as exc:
-                click.echo(f"{input_path}:{number}: rejected: {exc}", err=True)
-                rejected += 1
-                continue
-            if ticket.id in seen:
-                click.echo(f"{input_path}:{number}: rejected: duplicate id {ticket.id!r}",
-                           err=True)
-                rejected += 1
-                continue
-            seen.add(ticket.id)
-            tickets.append(ticket)
+    tickets, rejected = read_tickets(input_path, unique_ids=True)
     if not tickets:
         raise click.ClickException(f"{input_path} holds no valid tickets to score")
     try:
-        report, json_path, html_path, _ = _score(
-            ctx, tenant, tickets, f"file {input_path.name}", max_tickets, methods,
+        report, json_path, html_path = _score(
+            ctx, _current_version(ctx, tenant), tickets, f"file {input_path.name}", max_tickets, methods,
             f"evaluate-{input_path.stem}", max_new_tokens)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None

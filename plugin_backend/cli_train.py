@@ -97,6 +97,30 @@ def train(ctx: click.Context, tenant: str, max_minutes: float | None, epochs: fl
     click.echo(f"version {run.version} {state}: {registry.get(run.version).path}")
 
 
+def read_tickets(path: Path, unique_ids: bool = False) -> tuple[list[Any], int]:
+    """The valid tickets of an interaction JSONL file and how many lines were rejected; each
+    rejected line is reported on stderr as ``FILE:LINE: rejected: REASON``. With
+    ``unique_ids`` a repeated id is rejected too."""
+    from trainer.interaction import InvalidTicket, parse_line
+
+    tickets, rejected, seen = [], 0, set()
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                ticket = parse_line(line)
+                if unique_ids and ticket.id in seen:
+                    raise InvalidTicket(f"duplicate id {ticket.id!r}")
+            except InvalidTicket as exc:
+                click.echo(f"{path}:{number}: rejected: {exc}", err=True)
+                rejected += 1
+                continue
+            seen.add(ticket.id)
+            tickets.append(ticket)
+    return tickets, rejected
+
+
 @click.command()
 @click.option("--tenant", required=True, help="Account name.")
 @click.option("--input", "input_path", required=True,
@@ -112,7 +136,6 @@ def suggest(ctx: click.Context, tenant: str, input_path: Path, output_path: Path
             batch: int) -> None:
     """Suggest the next agent message for every ticket of an interaction JSONL file."""
     from plugin_backend.suggestions import NoAdapter, SuggestionService
-    from trainer.interaction import InvalidTicket, parse_line
 
     service = SuggestionService(_settings(ctx))
     try:
@@ -120,16 +143,7 @@ def suggest(ctx: click.Context, tenant: str, input_path: Path, output_path: Path
     except NoAdapter as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(EXIT_NO_ADAPTER)
-    tickets, rejected = [], 0
-    with open(input_path, "rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                tickets.append(parse_line(line))
-            except InvalidTicket as exc:
-                click.echo(f"{input_path}:{number}: rejected: {exc}", err=True)
-                rejected += 1
+    tickets, rejected = read_tickets(input_path)
     tmp = output_path.with_name(output_path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as out:
         for start in range(0, len(tickets), batch):

@@ -41,6 +41,7 @@ from datetime import datetime
 from trainer.interaction import Message, Ticket
 from trainer.prompt import Context, Decision
 from trainer.redact import merge_found, redact, redact_message
+from trainer.split import evenly
 
 KEEP_STATUSES = ("solved", "closed")
 MESSAGE_REASONS = ("empty", "auto_reply", "near_duplicate")
@@ -286,6 +287,15 @@ def scoring_example(ticket: Ticket, *, order: int = 0, redact_pii: bool = True) 
         return None
     prepared = _Prepared(ticket, order, redact_pii)
     return prepared.example(position, prepared.decision(position, bool(ticket.escalated)))
+
+
+def scoring_examples(tickets: Sequence[Ticket], limit: int | None = None,
+                     redact_pii: bool = True) -> tuple[list[Example], int]:
+    """Scoring examples of the tickets that have an agent message, evenly thinned to ``limit``
+    (``trainer.split.evenly``), and how many tickets had none."""
+    examples = [e for i, t in enumerate(tickets)
+                if (e := scoring_example(t, order=i, redact_pii=redact_pii)) is not None]
+    return evenly(examples, limit), len(tickets) - len(examples)
 
 
 def suggestion_example(ticket: Ticket, *, order: int = 0, redact_pii: bool = True) -> Example:

@@ -34,6 +34,7 @@ import numpy as np
 from trainer.calibration import expected_calibration_error, reliability_bins
 from trainer.escalation import f1_precision_recall, roc_auc
 from trainer.metrics import ACCEPT_COSINE, acceptable, reply_quality
+from trainer.split import evenly
 
 TARGET_PRECISION = 0.9
 COSINE_THRESHOLDS = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8)
@@ -41,6 +42,7 @@ TOP_CATEGORIES = 8
 OTHER = "other"
 NO_CATEGORY = "(none)"
 HISTOGRAM_BINS = 10
+CURVE_POINTS = 60
 
 
 @dataclass(frozen=True)
@@ -80,14 +82,18 @@ def truths_from_examples(examples: Sequence[Any]) -> list[Truth]:
 
 
 def score(predictions: Sequence[Prediction], truths: Sequence[Truth],
-          embed: Callable[[list[str]], np.ndarray], seed: int = 0) -> dict[str, np.ndarray]:
-    """Per-ticket arrays: decisions, reply quality, acceptability and confidences."""
+          embed: Callable[[list[str]], np.ndarray], seed: int = 0,
+          truth_vectors: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Per-ticket arrays: decisions, reply quality, acceptability and confidences.
+
+    ``truth_vectors`` are the truths' embeddings when already computed (several methods are
+    scored against the same truths)."""
     if len(predictions) != len(truths):
         raise ValueError(f"{len(predictions)} predictions for {len(truths)} tickets")
     correct = np.array([p.action == t.action for p, t in zip(predictions, truths)], dtype=bool)
     is_reply = np.array([t.action == "reply" for t in truths], dtype=bool)
     quality = reply_quality([p.text or "-" for p in predictions], [t.text for t in truths],
-                            embed, seed=seed)
+                            embed, seed=seed, actual_vectors=truth_vectors)
     return {
         "decision_correct": correct,
         "is_reply": is_reply,
@@ -192,17 +198,9 @@ def metrics(scored: Mapping[str, np.ndarray], rows: np.ndarray | None = None,
         "automated": float((calibrated_high & ok).mean()),
     }
     if curves:
-        out["coverage_precision"] = _thin(curve)
+        out["coverage_precision"] = evenly(curve, CURVE_POINTS)
         out["reliability"] = [b.__dict__ for b in reliability_bins(conf, ok)]
     return out
-
-
-def _thin(curve: list[dict[str, float]], points: int = 60) -> list[dict[str, float]]:
-    """At most ``points`` evenly spaced points of a long curve (first and last kept)."""
-    if len(curve) <= points:
-        return curve
-    picks = np.unique(np.linspace(0, len(curve) - 1, points).round().astype(int))
-    return [curve[i] for i in picks]
 
 
 def category_labels(categories: Sequence[str | None],
@@ -225,9 +223,10 @@ def evaluate(methods: Mapping[str, Sequence[Prediction]], truths: Sequence[Truth
     order = [c for c, _ in Counter(labels.tolist()).most_common() if c != OTHER]
     if OTHER in set(labels.tolist()):
         order.append(OTHER)
+    truth_vectors = embed([t.text for t in truths])
     results: dict[str, Any] = {}
     for name, predictions in methods.items():
-        scored = score(predictions, truths, embed, seed)
+        scored = score(predictions, truths, embed, seed, truth_vectors)
         results[name] = {
             "overall": metrics(scored),
             "by_category": {c: metrics(scored, labels == c, curves=False) for c in order},

@@ -89,13 +89,15 @@ def acceptable(decision_correct: Sequence[bool], is_reply: Sequence[bool],
 
 
 def reply_quality(suggested_texts: Sequence[str], actual_texts: Sequence[str],
-                  embed: Any, seed: int = 0) -> dict[str, np.ndarray]:
-    """Per-item cosine, ROUGE-L and specificity for suggested vs actual texts."""
+                  embed: Any, seed: int = 0,
+                  actual_vectors: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Per-item cosine, ROUGE-L and specificity for suggested vs actual texts
+    (``actual_vectors``: the actual texts' embeddings, when already computed)."""
     if not suggested_texts:
         empty = np.zeros(0)
         return {"cosine": empty, "rouge_l": empty, "specific": empty.astype(bool)}
     s = embed(list(suggested_texts))
-    a = embed(list(actual_texts))
+    a = embed(list(actual_texts)) if actual_vectors is None else actual_vectors
     return {
         "cosine": cosine_rows(s, a),
         "rouge_l": np.array([rouge_l(x, y) for x, y in zip(suggested_texts, actual_texts)]),

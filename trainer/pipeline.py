@@ -43,7 +43,7 @@ import numpy as np
 from trainer import base_model
 from trainer.calibration import expected_calibration_error, fit_calibrator
 from trainer.config import TrainConfig
-from trainer.curate import Example, curate, scoring_example
+from trainer.curate import Example, curate, scoring_examples
 from trainer.escalation import (
     SIGNAL_CLASSIFIER,
     SIGNAL_NEIGHBOURS,
@@ -65,7 +65,7 @@ from trainer.retrieval import (
     record_from_example,
     record_from_ticket,
 )
-from trainer.split import holdout_split, time_order, validation_split
+from trainer.split import holdout_split, time_order, validation_split, window
 from trainer.suggest import (
     ESCALATION_FILE,
     MAX_NEW_TOKENS,
@@ -109,13 +109,6 @@ class AccountRun:
 
 class NotEnoughData(ValueError):
     """The account has too few usable tickets to train on."""
-
-
-def _window(tickets: Sequence[Ticket]) -> dict[str, Any]:
-    stamps = [t.created_at for t in tickets if t.created_at is not None]
-    return {"tickets": len(tickets),
-            "first_created_at": min(stamps).isoformat() if stamps else None,
-            "last_created_at": max(stamps).isoformat() if stamps else None}
 
 
 def rag_examples(examples: Sequence[Example], index: ResolutionIndex, k: int,
@@ -247,7 +240,7 @@ def train_account(tickets: Sequence[Ticket], work_dir: Path, registry: AdapterRe
     backend = backend or LocalBackend(config.base_model, cache_dir, device=config.device)
     tokenizer = backend.tokenizer
     adapter_ref = AdapterRef(f"train-{registry.tenant}-{time.time_ns()}", result.adapter_dir)
-    validation = _validation_examples(inner.holdout, options.max_validation_tickets)
+    validation, _ = scoring_examples(inner.holdout, options.max_validation_tickets)
     account = Account(adapter_ref, fit_index, esc_index, policy,
                       classifier if policy.signal == SIGNAL_CLASSIFIER else None,
                       {}, "retrieval", config.context_budget)
@@ -277,7 +270,7 @@ def train_account(tickets: Sequence[Ticket], work_dir: Path, registry: AdapterRe
     metadata = {
         "tenant": registry.tenant,
         "base_model": base_model.identity(config.base_model, cache_dir),
-        "data_window": _window(split.train),
+        "data_window": window(split.train),
         "split": {"holdout_fraction": HOLDOUT_FRACTION,
                   "validation_fraction": VALIDATION_FRACTION,
                   "fit_tickets": len(inner.train), "validation_tickets": len(inner.holdout),
@@ -311,14 +304,3 @@ def train_account(tickets: Sequence[Ticket], work_dir: Path, registry: AdapterRe
         registry.promote(version)
     shutil.rmtree(work_dir, ignore_errors=True)
     return AccountRun(version, promote, metadata, result)
-
-
-def _validation_examples(tickets: Sequence[Ticket], limit: int) -> list[Example]:
-    """Scoring examples of validation tickets (evenly thinned to ``limit``)."""
-    examples = [e for i, t in enumerate(tickets)
-                if (e := scoring_example(t, order=i)) is not None and e.decision is not None]
-    if len(examples) > limit:
-        picks = np.linspace(0, len(examples) - 1, limit).round().astype(int)
-        examples = [examples[i] for i in sorted(set(picks.tolist()))]
-    return examples
-

@@ -27,9 +27,10 @@ from typing import Any
 import numpy as np
 
 from trainer import baselines
-from trainer.curate import Example, scoring_example
+from trainer.curate import Example, scoring_examples
 from trainer.evaluate import Prediction, evaluate, predictions_from_drafts, truths_from_examples
 from trainer.retrieval import encode_texts
+from trainer.split import evenly, window
 from trainer.suggest import MAX_NEW_TOKENS, Account, Suggester, token_counter
 
 REPORT_VERSION = 1
@@ -44,25 +45,6 @@ class PreviewOptions:
     methods: tuple[str, ...] = baselines.BASELINES
     max_new_tokens: int = MAX_NEW_TOKENS
     seed: int = 0
-
-
-def scoring_examples(tickets: Sequence[Any], limit: int | None) -> tuple[list[Example], int]:
-    """Scoring examples of tickets with an agent message (evenly thinned to ``limit``), and
-    how many tickets had none."""
-    examples = [e for i, t in enumerate(tickets)
-                if (e := scoring_example(t, order=i)) is not None]
-    skipped = len(tickets) - len(examples)
-    if limit is not None and len(examples) > limit:
-        picks = np.unique(np.linspace(0, len(examples) - 1, limit).round().astype(int))
-        examples = [examples[i] for i in picks]
-    return examples, skipped
-
-
-def _window(tickets: Sequence[Any]) -> dict[str, Any]:
-    stamps = [t.created_at for t in tickets if t.created_at is not None]
-    return {"tickets": len(tickets),
-            "first_created_at": min(stamps).isoformat() if stamps else None,
-            "last_created_at": max(stamps).isoformat() if stamps else None}
 
 
 def run_preview(tickets: Sequence[Any], account: Account, version: dict[str, Any],
@@ -131,7 +113,7 @@ def run_preview(tickets: Sequence[Any], account: Account, version: dict[str, Any
                               "reason": policy.get("reason")},
         "training_window": meta.get("data_window"),
         "source": source,
-        "evaluated_window": _window([by_id[e.ticket_id] for e in examples]),
+        "evaluated_window": window([by_id[e.ticket_id] for e in examples]),
         "counts": {"tickets_given": len(tickets), "without_agent_message": skipped,
                    "scored": len(examples),
                    "thinned_from": (len(tickets) - skipped
@@ -152,10 +134,8 @@ def _samples(examples: Sequence[Example], truths: Sequence[Any],
              predictions: Sequence[Prediction], per_ticket: dict[str, list[Any]]
              ) -> list[dict[str, Any]]:
     """A few scored rows, PII-redacted, for the report (evenly spread, fixed choice)."""
-    picks = np.unique(np.linspace(0, len(examples) - 1,
-                                  min(SAMPLE_ROWS, len(examples))).round().astype(int))
     rows = []
-    for i in picks.tolist():
+    for i in evenly(range(len(examples)), SAMPLE_ROWS):
         e, t, p = examples[i], truths[i], predictions[i]
         customer = [m.text for m in e.context.messages if m.role == "customer"]
         rows.append({"ticket_id": e.ticket_id, "category": e.context.category,

@@ -17,8 +17,13 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import numpy as np
 
 from trainer.interaction import Ticket
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -82,3 +87,19 @@ def validation_split(train: Sequence[Ticket], fraction: float = 0.1) -> Split:
 def split_ids(split: Split) -> dict[str, list[str]]:
     """The ticket ids of each part, oldest first, to store alongside an adapter."""
     return {"train": [t.id for t in split.train], "holdout": [t.id for t in split.holdout]}
+
+
+def window(tickets: Sequence[Ticket]) -> dict[str, Any]:
+    """How many tickets, and the first and last ``created_at`` among them (ISO, or None)."""
+    stamps = [t.created_at for t in tickets if t.created_at is not None]
+    return {"tickets": len(tickets),
+            "first_created_at": min(stamps).isoformat() if stamps else None,
+            "last_created_at": max(stamps).isoformat() if stamps else None}
+
+
+def evenly(items: Sequence[T], limit: int | None) -> list[T]:
+    """At most ``limit`` items evenly spread over ``items`` (first and last kept; None: all)."""
+    if limit is None or len(items) <= limit:
+        return list(items)
+    picks = np.unique(np.linspace(0, len(items) - 1, limit).round().astype(int))
+    return [items[i] for i in picks.tolist()]
