@@ -3,7 +3,7 @@
 * ``rag_nearest`` — embed the customer messages, retrieve the most similar training-window
   ticket and suggest its last agent message and its decision (confidence: the similarity);
 * ``rag_base`` — the base model without adapter, prompted with the agent replies of the top-3
-  retrieved past resolutions (the same retrieval CloneDesk uses);
+  retrieved past resolutions (the same retrieval and adapted examples CloneDesk uses);
 * ``base_zero_shot`` — the base model without adapter, with the ticket alone;
 * ``typical_reply`` — the account's most central reply (the medoid of its agent replies):
   the canned answer a lazy system would send; ``typical_reply_category`` — the same per
@@ -26,6 +26,7 @@ from dataclasses import replace
 from typing import Any
 
 from trainer import prompt
+from trainer.adapt import rag_context
 from trainer.evaluate import Prediction
 from trainer.inference import FORCED_FIELD, Backend
 from trainer.retrieval import ResolutionIndex, query_text_for
@@ -107,8 +108,7 @@ def base_model(examples: Sequence[Any], backend: Backend, tokenizer: Any,
         hits = index.search([query_text_for(c.messages) for c in contexts], k=k,
                             category=[c.category for c in contexts],
                             exclude_ticket_ids=[e.ticket_id for e in examples])
-        contexts = [replace(c, examples=tuple(h.record.reply_text for h in row))
-                    for c, row in zip(contexts, hits)]
+        contexts = [rag_context(c, row) for c, row in zip(contexts, hits)]
     prompts = [prompt.chat_prompt(tokenizer, prompt.render_context(c, count_tokens,
                                                                    context_budget))
                for c in contexts]

@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from trainer import base_model
+from trainer.adapt import rag_context
 from trainer.calibration import expected_calibration_error, fit_calibrator
 from trainer.config import TrainConfig
 from trainer.curate import Example, curate, scoring_examples
@@ -113,7 +114,8 @@ class NotEnoughData(ValueError):
 
 def rag_examples(examples: Sequence[Example], index: ResolutionIndex, k: int,
                  dropout: float = 0.0, seed: int = 0) -> list[Example]:
-    """Examples whose contexts carry the replies of the k most similar *other* tickets."""
+    """Examples whose contexts carry the replies of the k most similar *other* tickets,
+    adapted to each example's ticket exactly as at suggestion time (``rag_context``)."""
     if not examples:
         return []
     hits = index.search([query_text_for(e.context.messages) for e in examples], k=k,
@@ -125,8 +127,7 @@ def rag_examples(examples: Sequence[Example], index: ResolutionIndex, k: int,
         if rng.random() < dropout:
             out.append(example)
             continue
-        context = replace(example.context, examples=tuple(h.record.reply_text for h in row))
-        out.append(replace(example, context=context))
+        out.append(replace(example, context=rag_context(example.context, row)))
     return out
 
 

@@ -25,6 +25,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from trainer.adapt import customer_name_before
+
 FORMAT_VERSION = 1
 QUERY_MAX_CHARS = 1000
 FIRST_MESSAGE_SHARE = 0.3
@@ -98,6 +100,7 @@ class ResolutionRecord:
     escalated: bool
     reason: str | None = None
     group: str | None = None
+    customer_name: str | None = None   # of the past ticket, so a copied reply can drop it
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ResolutionRecord:
@@ -110,6 +113,7 @@ class ResolutionRecord:
             escalated=bool(data["escalated"]),
             reason=data.get("reason"),
             group=data.get("group"),
+            customer_name=data.get("customer_name"),  # absent in indexes saved before it
         )
 
 
@@ -162,6 +166,8 @@ def record_from_example(example: ExampleLike) -> ResolutionRecord | None:
         escalated=decision.action == "escalate",
         reason=decision.reason,
         group=decision.group,
+        customer_name=customer_name_before(example.context.messages, decision.reply,
+                                           getattr(example.context, "subject", None)),
     )
 
 
@@ -178,6 +184,8 @@ def record_from_ticket(ticket: Any) -> ResolutionRecord | None:
         query_text=query_text_for(messages[:last_agent]),
         reply_text=messages[last_agent].text,
         escalated=bool(ticket.escalated),
+        customer_name=customer_name_before(messages[:last_agent], messages[last_agent].text,
+                                           getattr(ticket, "subject", None)),
     )
 
 

@@ -12,7 +12,10 @@ policy, calibrator and default mode, all stored in the registry folder). For eac
 4. the **reply** comes from the account's default mode: ``adapter_rag`` (the adapter, prompted
    with the retrieved replies, its decision forced to the policy's), ``adapter`` (the adapter
    alone) or ``retrieval`` (the most similar past resolution's reply);
-5. placeholders are filled from this ticket's own PII, never another ticket's;
+5. the reply is adapted to this ticket (:func:`trainer.adapt.adapt_reply`: another ticket's
+   customer name, identifiers and amounts replaced by this ticket's or by a placeholder;
+   generated replies too, since the adapter copies its examples), then placeholders are
+   filled from this ticket's own PII, never another ticket's;
 6. ``raw_confidence`` = p(decision) × p(reply): the policy signal's probability of the chosen
    decision times the generation's per-token geometric-mean probability (for ``retrieval``,
    the top hit's cosine similarity); ``confidence`` is that, calibrated on the validation slice.
@@ -27,13 +30,14 @@ import json
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from trainer import prompt
+from trainer.adapt import TicketFacts, adapt_reply, facts_from_context, rag_context, record_facts
 from trainer.calibration import Calibrator, IdentityCalibrator, calibrator_from_dict
 from trainer.curate import Example, suggestion_example
 from trainer.escalation import (
@@ -83,7 +87,7 @@ class Draft:
     """A suggestion before its placeholders are filled (what scoring compares)."""
 
     suggestion: Suggestion
-    text: str                         # reply text in placeholder form
+    text: str                         # reply text in placeholder form, adapted to the ticket
 
 
 @dataclass
@@ -176,12 +180,13 @@ class Suggester:
         rag = account.index.search(vectors, k=RAG_K, category=categories,
                                    exclude_ticket_ids=own)
         p_decision = np.where(escalate, scores, 1.0 - scores).clip(0.0, 1.0)
+        facts = [facts_from_context(e.context) for e in examples]
         if mode == "retrieval":
-            texts, p_reply, details = self._retrieve(rag, neighbours, escalate)
+            texts, p_reply, details = self._retrieve(rag, neighbours, escalate, facts)
             format_ok = [True] * len(examples)
         else:
             texts, p_reply, details, format_ok = self._generate(
-                examples, rag if mode == "adapter_rag" else None, escalate, neighbours)
+                examples, rag if mode == "adapter_rag" else None, escalate, neighbours, facts)
         calibrator = account.calibrators.get(mode, IdentityCalibrator())
         raw = p_decision * np.asarray(p_reply)
         raw = np.where(format_ok, raw, 0.0)
@@ -205,11 +210,13 @@ class Suggester:
             ), texts[i] if ok else ""))
         return drafts
 
-    def _retrieve(self, rag: list[list[Hit]], neighbours: list[list[Hit]], escalate: np.ndarray
+    def _retrieve(self, rag: list[list[Hit]], neighbours: list[list[Hit]], escalate: np.ndarray,
+                  facts: Sequence[TicketFacts]
                   ) -> tuple[list[str], list[float], list[tuple[str, str | None, str | None]]]:
-        """The retrieval mode: the most similar past reply (or hand-off) and its similarity."""
+        """The retrieval mode: the most similar past reply (or hand-off), adapted to the
+        ticket, and its similarity."""
         texts, p_reply, details = [], [], []
-        for hits, near, esc in zip(rag, neighbours, escalate):
+        for hits, near, esc, current in zip(rag, neighbours, escalate, facts):
             if esc:
                 best, group, reason = _handoff(near)
                 hit = best or (hits[0] if hits else None)
@@ -219,21 +226,23 @@ class Suggester:
                 replies = [h for h in hits if not h.record.escalated] or hits
                 hit = replies[0] if replies else None
                 details.append(("reply", None, None))
-            texts.append(hit.record.reply_text if hit else "")
+            texts.append(adapt_reply(hit.record.reply_text, record_facts(hit.record), current)
+                         if hit else "")
             p_reply.append(max(hit.score, 0.0) if hit else 0.0)
         return texts, p_reply, details
 
     def _generate(self, examples: Sequence[Example], rag: list[list[Hit]] | None,
-                  escalate: np.ndarray, neighbours: list[list[Hit]]
+                  escalate: np.ndarray, neighbours: list[list[Hit]], facts: Sequence[TicketFacts]
                   ) -> tuple[list[str], list[float], list[tuple[str, str | None, str | None]],
                              list[bool]]:
-        """The adapter modes: generate with the decision forced to the policy's."""
+        """The adapter modes: generate with the decision forced to the policy's; the reply is
+        adapted to the ticket (a copied greeting may still name another customer)."""
         assert self.backend is not None and self.tokenizer is not None
         prompts = []
         for i, example in enumerate(examples):
             context = example.context
             if rag is not None:
-                context = replace(context, examples=tuple(h.record.reply_text for h in rag[i]))
+                context = rag_context(context, rag[i], facts[i])
             user = prompt.render_context(context, self.count_tokens, self.account.context_budget)
             prompts.append(prompt.chat_prompt(self.tokenizer, user))
         n = len(examples)
@@ -255,7 +264,7 @@ class Suggester:
                     details[i] = ("escalate", MALFORMED_REASON, None)
                     continue
                 format_ok[i] = True
-                texts[i] = decision.reply
+                texts[i] = adapt_reply(decision.reply, None, facts[i])
                 p_reply[i] = math.exp(out.mean_token_logprob)
                 if action == "escalate":
                     _, group, reason = _handoff(neighbours[i])

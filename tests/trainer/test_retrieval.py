@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -165,6 +166,29 @@ def test_save_and_load_round_trip(index: ResolutionIndex, tmp_path: Path) -> Non
         [ids(h) for h in index.search(["refund", "late"], k=3)]
     with pytest.raises(ValueError, match="no embedder"):
         ResolutionIndex.load(tmp_path / "adapter" / "resolution_index").search(["x"], k=1)
+
+
+def test_index_saved_before_customer_names_still_loads(index: ResolutionIndex,
+                                                       tmp_path: Path) -> None:
+    _, meta_path = index.save(tmp_path / "retrieval")
+    meta = json.loads(meta_path.read_text())
+    for row in meta["records"]:
+        del row["customer_name"]  # the format before records carried a name
+    meta_path.write_text(json.dumps(meta))
+    loaded = ResolutionIndex.load(tmp_path / "retrieval", KeywordEncoder())
+    assert loaded.records == index.records
+    assert all(r.customer_name is None for r in loaded.records)
+
+
+def test_records_remember_the_customers_first_name() -> None:
+    ticket = SimpleNamespace(id="t7", category="C", escalated=False, subject="Late", messages=[
+        Message("customer", "Where is NW-482913?\n\nThanks,\nMateo Rossi"),
+        Message("agent", "Hi Mateo,\n\nIt ships today.\n\n— Maria, Northwind Support")])
+    assert record_from_ticket(ticket).customer_name == "Mateo"  # type: ignore[union-attr]
+    decision = SimpleNamespace(action="reply", reply="Hi Ana! Done.", reason=None, group=None)
+    example = SimpleNamespace(ticket_id="t8", decision=decision, context=SimpleNamespace(
+        messages=[Message("customer", "refund please")], category="C"))
+    assert record_from_example(example).customer_name == "Ana"  # type: ignore[union-attr]
 
 
 def test_records_from_tickets_and_examples() -> None:

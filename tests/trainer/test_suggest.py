@@ -8,6 +8,7 @@ Suggester treats a malformed generation), not a stand-in for CloneDesk code.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -141,3 +142,46 @@ def test_malformed_generation_falls_back_to_a_safe_low_confidence_escalation(
     assert bad.escalation_reason == MALFORMED_REASON
     assert model.calls[0]["forced"] == "reply"
     assert "Similar past resolutions:" in model.calls[0]["prompts"][0]
+
+
+MATEO_TICKET = Ticket(id="past-mateo", category="order_tracking", status="solved", messages=(
+    Message(role="customer", text="Hi Northwind team,\n\nMy order NW-482913 still hasn't "
+            "arrived and the tracking hasn't moved in a week.\n\nThanks,\nMateo"),
+    Message(role="agent", text="Hi Mateo,\n\nSorry about this! Order NW-482913 is stuck at the "
+            "Memphis, TN hub. I've asked the carrier to trace it and refunded the $6.95 "
+            "shipping. Thanks for your patience, Mateo.\n\n— Maria, Northwind Support"),
+))
+
+
+def test_retrieval_reply_from_another_customers_ticket_is_adapted() -> None:
+    embedder = shared_embedder()
+    examples = curate([MATEO_TICKET]).examples
+    index = ResolutionIndex.build([r for r in map(record_from_example, examples) if r], embedder)
+    esc = ResolutionIndex.build([r for r in map(record_from_ticket, [MATEO_TICKET]) if r],
+                                embedder)
+    account = Account(None, index, esc, EscalationPolicy("neighbours", 1.01), None, {},
+                      "retrieval", 300)
+    samuel = open_ticket("Hi,\n\nmy order NW-177659 hasn't arrived and tracking is stuck.\n\n"
+                         "Thanks,\nSamuel", "new-samuel", "order_tracking")
+    nobody = open_ticket("where is my parcel?? tracking hasn't moved", "new-anon",
+                         "order_tracking")
+    named, anonymous = Suggester(account, None).suggest([samuel, nobody])
+    assert named.reply.startswith("Hi Samuel,") and "Order NW-177659 is stuck" in named.reply
+    assert anonymous.reply.startswith("Hi there,") and "[ORDER NUMBER]" in anonymous.reply
+    for s in (named, anonymous):
+        assert "Mateo" not in s.reply and "NW-482913" not in s.reply
+        assert "$6.95 shipping" in s.reply  # the house's own amount, not the customer's
+
+
+def test_training_prompts_carry_the_same_adapted_examples() -> None:
+    from trainer.pipeline import rag_examples
+
+    embedder = shared_embedder()
+    past = curate([MATEO_TICKET]).examples
+    index = ResolutionIndex.build([r for r in map(record_from_example, past) if r], embedder)
+    current = replace(past[0], ticket_id="other", context=replace(past[0].context, messages=(
+        Message(role="customer", text="Order NW-177659 is late.\n\nThanks,\nSamuel"),)))
+    [example] = rag_examples([current], index, k=1)
+    [shown] = example.context.examples
+    assert shown.startswith("Hi Samuel,") and "NW-177659" in shown
+    assert "Mateo" not in shown and "NW-482913" not in shown
