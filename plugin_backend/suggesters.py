@@ -1,4 +1,4 @@
-"""The suggestion service: an account's promoted adapter version → a ready ``Suggester``.
+"""Suggesters for the worker: an account's promoted adapter version → a ready ``Suggester``.
 
 One inference back end per process (local transformers, or an OpenAI-compatible multi-LoRA
 server per ``CLONEDESK_INFERENCE``), shared by every account; each account's version (its
@@ -26,7 +26,7 @@ class NoAdapter(LookupError):
     """The account has no promoted adapter yet (train one first)."""
 
 
-class SuggestionService:
+class SuggesterPool:
     """Builds and caches one Suggester per (account, current version)."""
 
     def __init__(self, settings: Settings, backend: Any = None, embedder: Any = None) -> None:

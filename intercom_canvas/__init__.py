@@ -1,0 +1,1 @@
+"""Intercom Canvas Kit inbox app: signature checks, component builders, initialize/submit."""
