@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
+if TYPE_CHECKING:
+    from flask import Flask
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +19,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     (tests, ``clonedesk serve`` with its embedded Redis); otherwise one is built and closed
     with the process.
     """
+    from flask import Flask
+
     from plugin_backend import errors
     from plugin_backend.config import Settings
     from plugin_backend.runtime import Runtime, secret_key
