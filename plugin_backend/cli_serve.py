@@ -59,6 +59,8 @@ def run_server(settings: Any, host: str, port: int, workers: int | None,
 
         runtime.settings = demo_site.prepare(settings, runtime.sessions, demo_tenant)
         config.update(DEMO=True, DEMO_TENANT=demo_tenant)
+    # SIGTERM (a process manager, `kill`) ends like Ctrl-C: workers and embedded Redis stop
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     procs = start_workers(count, handle.url)
     click.echo(f"Redis: {'embedded at ' if handle.embedded else ''}{redact_url(handle.url)}; "
                f"{count} worker process(es)", err=True)
