@@ -21,6 +21,12 @@ LocalBackend choices, measured with benchmarks/suggest_latency.py (2 shared CPU 
   slower), fp32 on CPUs that would only emulate bf16. transformers' DynamicCache: its StaticCache (through
   ``generate``, no compile) was 0-13% faster at batch 1 and no faster at batch 8, and this
   loop needs what it lacks: dropping finished rows and slicing each row's keys.
+- Speculative decoding by prompt lookup (``lookahead``, one live row only): the next tokens
+  are guessed by finding the text's latest 2..4-token suffix earlier in the prompt or reply
+  (a retrieved reply being adapted, the customer's words, an order number) and copying what
+  followed; one forward pass scores the guesses and keeps those the model would have chosen
+  itself, so the output is the greedy output token for token (tested). A batch keeps plain
+  steps: there each step may keep only what every row verified.
 - ``num_threads=1`` where other processes share 2 cores: two threads stall each other's
   barriers there (up to 10x slower).
 """
@@ -120,9 +126,14 @@ class LocalBackend:
 
     def __init__(self, base_model_spec: str, cache_dir: Path, device: str | None = None,
                  max_adapters: int = 4, batch_size: int = 16, dtype: Any = None,
-                 merge_budget_mb: int = 2048, num_threads: int | None = None):
+                 merge_budget_mb: int = 2048, num_threads: int | None = None,
+                 lookahead: int = 8, lookup_ngram: int = 4):
+        """``lookahead``: draft tokens per speculative step (0: plain decoding), looked up in
+        the prompt and the text so far by suffixes of 2..``lookup_ngram`` tokens."""
         if max_adapters < 1 or batch_size < 1:
             raise ValueError("max_adapters and batch_size must be >= 1")
+        if lookahead < 0 or lookup_ngram < 2:
+            raise ValueError("lookahead must be >= 0 and lookup_ngram >= 2")
         self.base_model_spec = base_model_spec
         self.cache_dir = Path(cache_dir)
         self.device = device
@@ -131,6 +142,9 @@ class LocalBackend:
         self.dtype = dtype
         self.merge_budget_mb = merge_budget_mb
         self.num_threads = num_threads      # torch threads for this process (None: unchanged)
+        self.lookahead = lookahead
+        self.lookup_ngram = lookup_ngram
+        self.draft_stats = [0, 0]           # draft tokens proposed, accepted (since start)
         self._lock = threading.RLock()
         self._model: Any = None          # the causal LM (LoRA layers injected once adapters load)
         self._peft: Any = None           # the PeftModel wrapping it, after the first adapter
@@ -333,8 +347,12 @@ class LocalBackend:
             action = first[:, action_ids].exp()
             masses = action.sum(-1).tolist()
             probs = [_renormalise(*row) for row in action.tolist()]
-            logits = torch.log_softmax(out.logits[:, -1].float(), dim=-1)
+            # The next tokens' distributions, one (live, vocab) tensor each. After a
+            # speculative step it holds one per verified draft token plus one: the tokens
+            # those pick are already in the cache, except the last one's.
+            pending = [torch.log_softmax(out.logits[:, -1].float(), dim=-1)]
             for step in range(max_new_tokens):
+                logits = pending.pop(0)
                 if step == 0 and choose_action:
                     pick = action_ids[action.argmax(-1)]
                 else:
@@ -356,39 +374,94 @@ class LocalBackend:
                     kept = keep.tolist()
                     live, pads = [live[i] for i in kept], [pads[i] for i in kept]
                     pick, positions = pick[keep], positions[keep]
+                    pending = [p[keep] for p in pending]
                 positions = positions[:, -1:] + 1
-                out = self._model(input_ids=pick[:, None], position_ids=positions, cache=cache,
-                                  use_cache=True, row_pads=pads)
+                if pending:
+                    continue                  # pick was a verified draft token: cached
+                drafts = self._drafts(rows, generated, live, max_new_tokens - step - 2)
+                if not drafts:
+                    out = self._model(input_ids=pick[:, None], position_ids=positions,
+                                      cache=cache, use_cache=True, row_pads=pads)
+                    cache = out.cache
+                    pending = [torch.log_softmax(out.logits[:, -1].float(), dim=-1)]
+                    continue
+                k = max(len(d) for d in drafts)
+                # Rows with fewer drafts are filled with any token: a filler is kept only
+                # where it equals the model's own choice, so the cache stays exact.
+                draft = torch.tensor([d + [0] * (k - len(d)) for d in drafts], device=device)
+                steps = positions + torch.arange(k + 1, device=device)
+                out = self._model(input_ids=torch.cat([pick[:, None], draft], dim=1),
+                                  position_ids=steps, cache=cache, use_cache=True,
+                                  row_pads=pads)
                 cache = out.cache
-                logits = torch.log_softmax(out.logits[:, -1].float(), dim=-1)
+                scored = torch.log_softmax(out.logits.float(), dim=-1)
+                agree = (scored[:, :k].argmax(-1) == draft).int().cumprod(dim=1)
+                accepted = int(agree.sum(dim=1).min())   # the rows verified in step
+                if accepted < k:
+                    cache.crop(accepted - k)
+                self.draft_stats[0] += k * len(set(live))
+                self.draft_stats[1] += accepted * len(set(live))
+                pending = [scored[:, j] for j in range(accepted + 1)]
         return [(generated[i], logprobs[i], probs[i], masses[i]) for i in range(n)]
+
+    def _drafts(self, rows: list[list[int]], generated: list[list[int]], live: list[int],
+                room: int) -> list[list[int]]:
+        """Prompt-lookup drafts for the one live row (a batch keeps plain steps: a step keeps
+        only the drafts every row verified, so with 4 rows it lost more than it gained)."""
+        size = min(self.lookahead, room)
+        if size < 1 or len(set(live)) > 1:
+            return []
+        drafts = [_lookup(rows[row] + generated[row], self.lookup_ngram, size) for row in live]
+        return drafts if any(drafts) else []
+
+
+def _lookup(tokens: list[int], ngram: int, size: int) -> list[int]:
+    """The ``size`` tokens that followed the latest earlier occurrence of the longest
+    (≤ ``ngram``, ≥ 2) suffix of ``tokens`` — copied text (a retrieved reply, the customer's
+    words, the order number) continues as it did before. [] when no suffix recurs."""
+    for length in range(min(ngram, len(tokens) - 1), 1, -1):
+        suffix = tokens[-length:]
+        first = suffix[0]
+        for start in range(len(tokens) - length - 1, -1, -1):
+            if tokens[start] == first and tokens[start:start + length] == suffix:
+                return tokens[start + length:start + length + size]
+    return []
 
 
 def _rowwise_attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any,
                        dropout: float = 0.0, scaling: float | None = None, **kwargs: Any
                        ) -> tuple[Any, None]:
     """Attention on each row's unpadded keys only, so a row's numbers never depend on the
-    batch: SDPA for the prefill, plain matmuls for one-token decode steps (the CPU flash kernel
-    costs about 1 ms a call there)."""
+    batch: SDPA for the prefill, plain matmuls for decode steps — one token (the CPU flash
+    kernel costs about 1 ms a call there) or a speculative step's few, causally masked."""
     import torch
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     pads = kwargs.get("row_pads") or [0] * query.shape[0]
     q_len, k_len = query.shape[2], key.shape[2]
-    if q_len not in (1, k_len):
-        raise InferenceError("row-wise attention expects a prefill or one-token decode step")
     # Rows that share a padding run together (batch rows are computed independently).
     spans = [(0, len(pads))] if len(set(pads)) == 1 else [(r, r + 1) for r in range(len(pads))]
     outs = []
     for start, stop in spans:
         pad, rows = pads[start], stop - start
         k, v = key[start:stop, :, pad:], value[start:stop, :, pad:]
+        heads, kv_heads, dim = query.shape[1], key.shape[1], query.shape[3]
         if q_len == 1:
-            heads, kv_heads, dim = query.shape[1], key.shape[1], query.shape[3]
             q = query[start:stop].reshape(rows, kv_heads, heads // kv_heads, dim)
             scores = torch.matmul(q, k.transpose(-1, -2)).float() * (scaling or dim ** -0.5)
             probs = torch.softmax(scores, dim=-1).to(v.dtype)
             outs.append(torch.matmul(probs, v).reshape(rows, 1, heads, dim))
+            continue
+        if q_len < k_len:       # new tokens after a cache: query i sees keys up to past + i
+            q = query[start:stop].reshape(rows, kv_heads, heads // kv_heads * q_len, dim)
+            scores = torch.matmul(q, k.transpose(-1, -2)).float() * (scaling or dim ** -0.5)
+            scores = scores.view(rows, kv_heads, heads // kv_heads, q_len, -1)
+            seen = k.shape[2] - q_len
+            future = torch.ones(q_len, k.shape[2], dtype=torch.bool,
+                                device=query.device).triu(seen + 1)
+            probs = torch.softmax(scores.masked_fill(future, float("-inf")), dim=-1)
+            mixed = torch.matmul(probs.to(v.dtype).flatten(2, 3), v)
+            outs.append(mixed.view(rows, heads, q_len, dim).transpose(1, 2))
             continue
         out, _ = sdpa_attention_forward(module, query[start:stop, :, pad:], k, v, None,
                                         dropout=dropout, scaling=scaling, is_causal=True)

@@ -133,6 +133,64 @@ def test_batched_output_equals_one_by_one(backend: LocalBackend, prompts: list[s
     assert len({g.text for g in batched}) > 1     # the order really follows the prompts
 
 
+def test_lookup_drafts_continue_the_latest_repeated_suffix() -> None:
+    from trainer.inference import _lookup
+
+    tokens = [5, 6, 7, 8, 9, 1, 6, 7, 3, 4, 2, 6, 7]
+    assert _lookup(tokens, 4, 3) == [3, 4, 2]         # the latest earlier "6 7", not the first
+    assert _lookup(tokens + [8], 4, 2) == [9, 1]      # the longest repeated suffix: "6 7 8"
+    assert _lookup([1, 2, 3, 4], 4, 3) == []           # nothing repeats
+    assert _lookup([1, 2, 9, 1, 2], 4, 5) == [9, 1, 2]  # capped by what follows
+    assert _lookup([3, 1, 3], 4, 2) == []              # one repeated token is not enough
+
+
+def test_speculative_steps_attend_like_a_full_causal_pass() -> None:
+    import torch
+
+    from trainer.inference import _rowwise_attention
+
+    torch.manual_seed(0)
+    rows, heads, kv_heads, length, new, dim = 2, 6, 2, 9, 4, 8
+    query = torch.randn(rows, heads, length, dim)
+    key, value = torch.randn(rows, kv_heads, length, dim), torch.randn(rows, kv_heads, length, dim)
+    full = torch.nn.functional.scaled_dot_product_attention(
+        query, key.repeat_interleave(heads // kv_heads, 1),
+        value.repeat_interleave(heads // kv_heads, 1), is_causal=True).transpose(1, 2)
+    step, _ = _rowwise_attention(None, query[:, :, -new:], key, value, None, scaling=dim ** -0.5)
+    assert step.shape == (rows, new, heads, dim)
+    torch.testing.assert_close(step, full[:, -new:], rtol=1e-5, atol=1e-5)
+    # a padded row sees only its own keys
+    step, _ = _rowwise_attention(None, query[:1, :, -new:], key[:1], value[:1], None,
+                                 scaling=dim ** -0.5, row_pads=[3])
+    alone = torch.nn.functional.scaled_dot_product_attention(
+        query[:1, :, 3:], key[:1, :, 3:].repeat_interleave(3, 1),
+        value[:1, :, 3:].repeat_interleave(3, 1), is_causal=True).transpose(1, 2)
+    torch.testing.assert_close(step, alone[:, -new:], rtol=1e-5, atol=1e-5)
+
+
+def test_speculative_decoding_writes_what_plain_decoding_writes(backend: LocalBackend,
+                                                                prompts: list[str]) -> None:
+    # A prompt whose answer copies from it, so drafts are proposed and accepted.
+    quote = ("Your order #1234 was shipped on May 3 with UPS, tracking number "
+             "1Z999AA10123456784, and should arrive by Friday.")
+    copying = prompts[0].replace("My order #1234", f"Please repeat exactly: '{quote}' My order")
+    cases = [[copying], prompts[1:2], [copying] + prompts[1:]]
+    saved = backend.lookahead
+    try:
+        backend.lookahead = 0
+        plain = [backend.generate(case, None, max_new_tokens=40) for case in cases]
+        backend.lookahead = 8
+        before = list(backend.draft_stats)
+        fast = [backend.generate(case, None, max_new_tokens=40) for case in cases]
+    finally:
+        backend.lookahead = saved
+    for got, expected in zip(fast, plain):
+        assert [g.tokens for g in got] == [g.tokens for g in expected]
+        assert_same(got, expected)
+    proposed, accepted = (backend.draft_stats[i] - before[i] for i in (0, 1))
+    assert 0 < accepted <= proposed
+
+
 def assert_same(got: list[Generation], expected: list[Generation]) -> None:
     """Same tokens; probabilities equal up to fp32 kernel noise."""
     assert [g.text for g in got] == [g.text for g in expected]
