@@ -105,7 +105,12 @@ def train(path: Path, home: Path, args: argparse.Namespace) -> list[Any]:
     train_account(tickets, home / "work", registry, config, shared_embedder(),
                   PipelineOptions(max_validation_tickets=args.validation_tickets),
                   log=lambda line: print(" ", line, flush=True), backend=backend)
-    print(f"  trained in {time.monotonic() - started:.0f} s", flush=True)
+    import resource
+
+    trained_s = time.monotonic() - started
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(f"  trained in {trained_s:.0f} s, peak RSS so far {peak_gb:.2f} GB", flush=True)
+    args.train_record = {"train_s": round(trained_s, 1), "peak_rss_gb": round(peak_gb, 2)}
     current = registry.current()
     assert current is not None
     holdout_ids = set(current.metadata["split"]["holdout_ids"])
@@ -204,6 +209,7 @@ def main() -> None:
             holdout = train(path, home, args)
             result = warm(home, holdout, args)
             result["cold"] = cold(home, holdout, result["timed_mode"], args)
+            result["training"] = args.train_record
         result.update(data=path.name, date=date.today().isoformat(), machine=machine,
                       options=" ".join(sys.argv[1:]))
         RESULTS.mkdir(exist_ok=True)

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from typing import Any
 
 import click
@@ -98,8 +99,11 @@ def serve(ctx: click.Context, host: str, port: int, workers: int | None,
 
 @click.command()
 @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
+@click.option("--preload", type=click.IntRange(min=0), default=4, show_default=True,
+              help="Before taking jobs, load the model and the adapters of this many "
+                   "most recently promoted accounts (0: load on the first job).")
 @click.pass_context
-def worker(ctx: click.Context, burst: bool) -> None:
+def worker(ctx: click.Context, burst: bool, preload: int) -> None:
     """Run an RQ worker: suggestions first, then ingestion/training jobs.
 
     Jobs run in this process (RQ SimpleWorker), so the base model and the accounts'
@@ -115,8 +119,14 @@ def worker(ctx: click.Context, burst: bool) -> None:
     settings = _settings(ctx)
     handle = _open_redis(settings)
     runtime = Runtime.build(settings, handle)
-    jobs.configure(jobs.WorkerContext(runtime))
+    context = jobs.WorkerContext(runtime)
+    jobs.configure(context)
     try:
+        if preload:
+            started = time.monotonic()
+            warmed = context.pool.warm_up(limit=preload)
+            click.echo(f"worker: warmed {len(warmed)} account(s) in "
+                       f"{time.monotonic() - started:.1f} s: {', '.join(warmed) or '-'}")
         SimpleWorker([queue(runtime.redis, name) for name in QUEUES],
                      connection=runtime.redis).work(burst=burst, logging_level="INFO")
     finally:

@@ -12,15 +12,17 @@ or LoRAX's ``adapter_id``); prompts are still rendered here with the base tokeni
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
-from trainer.registry import AdapterRegistry
+from trainer.registry import POINTER_FILE, AdapterRegistry, RegistryError
 
 if TYPE_CHECKING:
     from plugin_backend.config import Settings
     from trainer.suggest import Suggester
 
+log = logging.getLogger(__name__)
 
 class NoAdapter(LookupError):
     """The account has no promoted adapter yet (train one first)."""
@@ -75,6 +77,36 @@ class SuggesterPool:
 
             self._embedder = shared_embedder()
         return self._embedder
+
+    def warm_up(self, limit: int = 4) -> list[str]:
+        """Load now what a first request would wait for: the embedder, and for the ``limit``
+        accounts promoted most recently their suggester, the base model and their adapter
+        (``clonedesk worker`` calls this before taking jobs). Returns the accounts warmed."""
+        from trainer.suggest import ADAPTER_MODES
+
+        self.embedder()
+        root = self.settings.adapters_dir
+        promoted = []
+        for folder in (root.iterdir() if root.is_dir() else []):
+            try:
+                current = AdapterRegistry(root, folder.name).current()
+            except (RegistryError, OSError) as exc:
+                log.warning("not warming %s: %s", folder.name, exc)
+                continue
+            if current is not None:     # the pointer changes on promotion and rollback
+                promoted.append(((folder / POINTER_FILE).stat().st_mtime, folder.name))
+        warmed = []
+        for _, tenant in sorted(promoted, reverse=True)[:limit]:
+            try:
+                suggester = self.suggester(tenant)
+                activate = getattr(suggester.backend, "activate", None)
+                if suggester.account.mode in ADAPTER_MODES and activate is not None:
+                    activate(suggester.account.adapter)
+            except Exception as exc:  # a broken account must not keep the worker from jobs
+                log.warning("not warming %s: %s: %s", tenant, type(exc).__name__, exc)
+                continue
+            warmed.append(tenant)
+        return warmed
 
     def suggester(self, tenant: str) -> Suggester:
         """The Suggester for the tenant's current version; NoAdapter when there is none."""
