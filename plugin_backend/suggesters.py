@@ -102,7 +102,7 @@ class SuggesterPool:
                 activate = getattr(suggester.backend, "activate", None)
                 if suggester.account.mode in ADAPTER_MODES and activate is not None:
                     activate(suggester.account.adapter)
-            except Exception as exc:  # a broken account must not keep the worker from jobs
+            except Exception as exc:  # noqa: BLE001 -- a broken account must not stop the worker
                 log.warning("not warming %s: %s: %s", tenant, type(exc).__name__, exc)
                 continue
             warmed.append(tenant)

@@ -63,6 +63,6 @@ def test_web_app_never_imports_torch(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLONEDESK_")}
     env.pop("REDIS_URL", None)  # the embedded Redis, started and stopped by the app
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     assert "HEAVY []" in result.stdout
