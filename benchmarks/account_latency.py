@@ -51,6 +51,8 @@ import torch
 from plugin_backend.config import Settings
 from plugin_backend.suggesters import SuggesterPool
 from plugin_backend.db import connect
+sys.path.insert(0, "benchmarks")
+from account_latency import with_model
 from plugin_backend.store import get_tenant, get_ticket
 from trainer.curate import suggestion_example
 home, cache, ticket_id, mode, threads = sys.argv[1:6]
@@ -60,7 +62,7 @@ sessions = connect(f"sqlite:///{home}/clonedesk.db")
 with sessions() as session:
     ticket = get_ticket(session, get_tenant(session, "bench"), ticket_id)
 pool = SuggesterPool(Settings(home=Path(home), model_cache=Path(cache)))
-suggester = pool.suggester("bench")
+suggester = with_model(pool)
 t2 = time.perf_counter()
 draft = suggester.drafts([suggestion_example(ticket)], mode)[0]
 t3 = time.perf_counter()
@@ -117,6 +119,19 @@ def train(path: Path, home: Path, args: argparse.Namespace) -> list[Any]:
     return [t for t in tickets if t.id in holdout_ids]
 
 
+def with_model(pool: Any) -> Any:
+    """The account's suggester, given the language model even when it serves by retrieval
+    (the pool leaves the model out then: nothing to generate)."""
+    from trainer.suggest import Suggester, token_counter
+
+    suggester = pool.suggester(TENANT)
+    if suggester.backend is None:
+        tokenizer = pool.tokenizer()
+        suggester = Suggester(suggester.account, pool.backend(), token_counter(tokenizer),
+                              tokenizer)
+    return suggester
+
+
 def warm(home: Path, holdout: list[Any], args: argparse.Namespace) -> dict[str, Any]:
     """Single-ticket suggestions in a warm worker, plain and speculative, interleaved."""
     import torch
@@ -128,7 +143,7 @@ def warm(home: Path, holdout: list[Any], args: argparse.Namespace) -> dict[str, 
 
     torch.set_num_threads(args.threads)
     pool = SuggesterPool(Settings(home=home, model_cache=args.cache_dir))
-    suggester = pool.suggester(TENANT)
+    suggester = with_model(pool)
     backend = pool.backend()
     mode = suggester.account.mode
     timed_mode = mode if mode in ADAPTER_MODES else "adapter_rag"

@@ -56,6 +56,13 @@ def load_examples(path: Path, limit: int) -> list[Any]:
     return examples
 
 
+def context_budget(args: argparse.Namespace) -> int:
+    """The account default (320), or three quarters of a smaller --max-tokens."""
+    from trainer.config import TrainConfig
+
+    return min(TrainConfig.context_budget, args.max_tokens * 3 // 4)
+
+
 def padding_efficiency(args: argparse.Namespace) -> dict[str, float]:
     """Share of real (non-pad) tokens in the batches: length-bucketed vs plain shuffled."""
     import random
@@ -66,7 +73,8 @@ def padding_efficiency(args: argparse.Namespace) -> dict[str, float]:
     from trainer.config import TrainConfig
     from trainer.train import batch_order, encode_example
 
-    config = TrainConfig(cache_dir=str(args.cache_dir), batch_size=args.batch_size)
+    config = TrainConfig(cache_dir=str(args.cache_dir), batch_size=args.batch_size,
+                         max_tokens=args.max_tokens, context_budget=context_budget(args))
     tokenizer = AutoTokenizer.from_pretrained(base_model.resolve(config.base_model,
                                                                  args.cache_dir))
     lengths = [len(encode_example(tokenizer, c, d, config)[0])
@@ -97,6 +105,7 @@ def run_variant(args: argparse.Namespace) -> dict[str, Any]:
         torch.set_num_threads(args.threads)
     examples = load_examples(args.data, args.examples)
     config = TrainConfig(cache_dir=str(args.cache_dir), base_dtype=args.variant,
+                         context_budget=context_budget(args),
                          batch_size=args.batch_size, max_tokens=args.max_tokens,
                          max_minutes=args.minutes, max_steps=args.steps, epochs=100.0,
                          log_every=10)

@@ -163,6 +163,30 @@ def test_training_changes_only_lora_and_the_adapter_reloads(model_cache: Path,
     assert torch.equal(ours_text, theirs_text)
 
 
+def test_cpu_attention_follows_the_batch_width_and_is_restored(model_cache: Path) -> None:
+    import torch
+
+    from trainer.train import EAGER_MAX_TOKENS, _loss, _training_mode
+
+    model, _ = load_base(model_cache, small_config(model_cache))
+    original = model.config._attn_implementation
+    ids = torch.randint(100, 20000, (2, EAGER_MAX_TOKENS + 40),
+                        generator=torch.Generator().manual_seed(0))
+    labels = ids.clone()
+    labels[:, :-30] = -100
+    batch = {"input_ids": ids, "labels": labels}
+    losses = {}
+    with torch.no_grad(), _training_mode(model, model, "cpu", None) as attend:
+        for width, kernel in ((EAGER_MAX_TOKENS, "eager"), (EAGER_MAX_TOKENS + 1, "sdpa")):
+            attend(width)
+            assert model.config._attn_implementation == kernel
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                losses[kernel] = float(_loss(model, batch, True))
+    assert model.config._attn_implementation == original and not model.training
+    # the same causal attention either way: equal losses up to bf16 rounding
+    assert losses["eager"] == pytest.approx(losses["sdpa"], rel=2e-2)
+
+
 def test_time_budget_stops_cleanly_with_a_usable_adapter(model_cache: Path,
                                                          tmp_path: Path) -> None:
     from safetensors.torch import load_file
