@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import resource
 import tempfile
 import time
 from datetime import date
@@ -73,6 +74,9 @@ def main() -> None:
                     "python": platform.python_version()},
         "data": str(args.data), "tickets": len(tickets), "minutes": args.minutes,
         "seconds_total": round(seconds, 1),
+        # the whole run's high-water mark (training, validation scoring, calibration)
+        "peak_rss_gb_process": round(
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
         "train": run.train.to_dict(), "counts": meta["counts"], "split": {
             k: v for k, v in meta["split"].items() if not k.endswith("_ids")},
         "serving": {"mode": meta["serving"]["mode"], "mode_reason": meta["serving"]["mode_reason"],

@@ -61,6 +61,12 @@ class TrainConfig:
         metadata={"help": "Wall-clock budget of one call; stops cleanly with an adapter."},
     )
     batch_size: int = field(default=4, metadata={"help": "Examples per optimizer step."})
+    micro_batch_tokens: int = field(
+        default=1024,
+        metadata={"help": "Most padded tokens one forward/backward pass holds: a step whose "
+                          "batch is larger runs as several passes with the same gradient "
+                          "(bounds training memory; 4 x 256 tokens still go in one pass)."}
+    )
     max_tokens: int = field(
         default=512,
         metadata={"help": "Longest example in tokens (prompt + target); room for the context "
@@ -99,8 +105,8 @@ class TrainConfig:
                  "must be a non-empty string", self.base_model)
         _require(self.cache_dir is None or (isinstance(self.cache_dir, str) and self.cache_dir),
                  "cache_dir", "must be a non-empty string or None", self.cache_dir)
-        for name in ("lora_r", "lora_alpha", "batch_size", "max_tokens", "context_budget",
-                     "log_every"):
+        for name in ("lora_r", "lora_alpha", "batch_size", "micro_batch_tokens", "max_tokens",
+                     "context_budget", "log_every"):
             _require(_is_int(getattr(self, name)) and getattr(self, name) > 0, name,
                      "must be a positive integer", getattr(self, name))
         _require(_is_int(self.seed) and self.seed >= 0, "seed",

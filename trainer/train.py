@@ -124,6 +124,24 @@ def collate(encoded: Sequence[Encoded], pad_id: int) -> dict[str, Any]:
     return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
 
 
+def micro_batches(rows: Sequence[Encoded], max_tokens: int) -> list[list[Encoded]]:
+    """Split one step's examples into passes of at most ``max_tokens`` padded tokens
+    (rows × the pass's longest row; a row longer than that goes alone)."""
+    parts: list[list[Encoded]] = []
+    current: list[Encoded] = []
+    for row in sorted(rows, key=lambda r: -len(r[0])):
+        if current and (len(current) + 1) * len(current[0][0]) > max_tokens:
+            parts.append(current)
+            current = []
+        current.append(row)
+    return parts + [current] if current else parts
+
+
+def _labelled(labels: Sequence[int]) -> int:
+    """Tokens the loss covers (the first position never has a target)."""
+    return sum(1 for label in labels[1:] if label != IGNORE_INDEX)
+
+
 def batch_order(lengths: Sequence[int], batch_size: int, total_steps: int,
                 seed: int) -> list[list[int]]:
     """Batches of example indices: shuffled per epoch, sorted by length within chunks."""
@@ -214,14 +232,21 @@ def train_adapter(examples: Sequence[Example], output_dir: Path, config: TrainCo
                 stopped_by = "time_budget"
                 break
             tick = time.monotonic()
-            batch = {k: v.to(device) for k, v in
-                     collate([encoded[i] for i in order[step]], pad_id).items()}
-            attend(batch["input_ids"].shape[1])
-            with torch.autocast(device_type=device.split(":")[0], dtype=amp_dtype,
-                                enabled=amp_dtype != torch.float32), \
-                    disable_input_dtype_casting(peft_model):  # autocast picks the dtypes
-                loss = _loss(causal, batch, answer_only)
-            scaler.scale(loss).backward()
+            rows = [encoded[i] for i in order[step]]
+            labelled = max(1, sum(_labelled(labs) for _, labs in rows))
+            loss, tokens = 0.0, 0
+            for part in micro_batches(rows, config.micro_batch_tokens):
+                batch = {k: v.to(device) for k, v in collate(part, pad_id).items()}
+                attend(batch["input_ids"].shape[1])
+                with torch.autocast(device_type=device.split(":")[0], dtype=amp_dtype,
+                                    enabled=amp_dtype != torch.float32), \
+                        disable_input_dtype_casting(peft_model):  # autocast picks the dtypes
+                    # the batch's mean over labelled tokens, summed over its passes
+                    part_loss = _loss(causal, batch, answer_only) * (
+                        sum(_labelled(labs) for _, labs in part) / labelled)
+                scaler.scale(part_loss).backward()
+                loss += float(part_loss.detach())
+                tokens += int(batch["attention_mask"].sum())
             if config.max_grad_norm:
                 scaler.unscale_(optimizer)
                 torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
@@ -230,8 +255,7 @@ def train_adapter(examples: Sequence[Example], output_dir: Path, config: TrainCo
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
-            last_loss = float(loss.detach())
-            tokens = int(batch["attention_mask"].sum())
+            last_loss = loss
             run_tokens, call_tokens = run_tokens + tokens, call_tokens + tokens
             elapsed = time.monotonic() - tick
             train_seconds += elapsed

@@ -187,6 +187,38 @@ def test_cpu_attention_follows_the_batch_width_and_is_restored(model_cache: Path
     assert losses["eager"] == pytest.approx(losses["sdpa"], rel=2e-2)
 
 
+def test_micro_batches_bound_the_padded_tokens_of_a_pass() -> None:
+    from trainer.train import micro_batches
+
+    rows = [([1] * n, [-100] * n) for n in (300, 120, 500, 256)]
+    parts = micro_batches(rows, 1024)
+    assert [[len(ids) for ids, _ in part] for part in parts] == [[500, 300], [256, 120]]
+    assert all(len(p) * len(p[0][0]) <= 1024 for p in parts)
+    assert [[len(ids) for ids, _ in p] for p in micro_batches(rows, 256)] == \
+        [[500], [300], [256], [120]]                      # a longer row still goes, alone
+    assert len(micro_batches(rows[1:2] * 4, 1024)) == 1   # 4 x 120 tokens: one pass
+
+
+def test_micro_batched_steps_learn_what_one_pass_learns(model_cache: Path,
+                                                         tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import load_file
+
+    results, deltas = {}, {}
+    for budget in (4096, 40):                    # one pass per step, or one row per pass
+        config = small_config(model_cache, max_steps=2, micro_batch_tokens=budget)
+        model, tokenizer = load_base(model_cache, config)
+        results[budget] = train_adapter(tiny_examples(), tmp_path / str(budget), config,
+                                        base=(model, tokenizer))
+        weights = load_file(str(results[budget].adapter_dir / "adapter_model.safetensors"))
+        deltas[budget] = torch.cat([w.flatten().float() for k, w in sorted(weights.items())
+                                    if "lora_B" in k])            # lora_B starts at zero
+    assert results[40].train_tokens == results[4096].train_tokens
+    assert results[40].final_loss == pytest.approx(results[4096].final_loss, rel=2e-2)
+    cosine = torch.nn.functional.cosine_similarity(deltas[40], deltas[4096], dim=0)
+    assert float(cosine) > 0.98
+
+
 def test_time_budget_stops_cleanly_with_a_usable_adapter(model_cache: Path,
                                                          tmp_path: Path) -> None:
     from safetensors.torch import load_file
