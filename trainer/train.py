@@ -45,6 +45,11 @@ MIN_PROMPT_TOKENS = 16
 SORT_CHUNK_BATCHES = 16
 SAVE_RESERVE_S = 2.0  # kept free under max_minutes for writing the adapter
 EAGER_MAX_TOKENS = 256  # CPU: eager attention up to this batch width, SDPA beyond
+# Batch widths are rounded up to this: dozens of shapes instead of hundreds lets the
+# allocator reuse freed blocks. Measured at 4 x 300-512 tokens: RSS flat at 2.36 GB over 60
+# steps, against 2.4 -> 3.2 GB in 40 and still growing (6 GB after 360 steps of an account
+# run) with exact widths; a multiple of 64 also stayed flat but padded ~13% more tokens.
+PAD_MULTIPLE = 16
 # Models whose logits are exactly lm_head(final hidden state): the loss skips prompt positions.
 ANSWER_ONLY_LOGITS = frozenset({"llama", "mistral", "qwen2", "qwen3"})
 # Settings that change what is trained; a checkpoint made under others is not resumed.
@@ -109,11 +114,18 @@ def encode_example(tokenizer: Any, context: prompt.Context, decision: prompt.Dec
     return prompt_ids + answer_ids, [IGNORE_INDEX] * len(prompt_ids) + answer_ids
 
 
-def collate(encoded: Sequence[Encoded], pad_id: int) -> dict[str, Any]:
-    """Right-pad a batch: input_ids, attention_mask and labels (-100 on padding)."""
+def padded_width(encoded: Sequence[Encoded], multiple: int = 1) -> int:
+    """The batch's longest row, rounded up to ``multiple``."""
+    longest = max(len(ids) for ids, _ in encoded)
+    return -(-longest // multiple) * multiple
+
+
+def collate(encoded: Sequence[Encoded], pad_id: int, multiple: int = 1) -> dict[str, Any]:
+    """Right-pad a batch to ``padded_width``: input_ids, attention_mask and labels (-100 on
+    padding)."""
     import torch
 
-    width = max(len(ids) for ids, _ in encoded)
+    width = padded_width(encoded, multiple)
     input_ids = torch.full((len(encoded), width), pad_id, dtype=torch.long)
     labels = torch.full((len(encoded), width), IGNORE_INDEX, dtype=torch.long)
     attention_mask = torch.zeros((len(encoded), width), dtype=torch.long)
@@ -124,13 +136,14 @@ def collate(encoded: Sequence[Encoded], pad_id: int) -> dict[str, Any]:
     return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
 
 
-def micro_batches(rows: Sequence[Encoded], max_tokens: int) -> list[list[Encoded]]:
+def micro_batches(rows: Sequence[Encoded], max_tokens: int,
+                  multiple: int = 1) -> list[list[Encoded]]:
     """Split one step's examples into passes of at most ``max_tokens`` padded tokens
-    (rows × the pass's longest row; a row longer than that goes alone)."""
+    (rows × the pass's ``padded_width``; a row longer than that goes alone)."""
     parts: list[list[Encoded]] = []
     current: list[Encoded] = []
     for row in sorted(rows, key=lambda r: -len(r[0])):
-        if current and (len(current) + 1) * len(current[0][0]) > max_tokens:
+        if current and (len(current) + 1) * padded_width(current, multiple) > max_tokens:
             parts.append(current)
             current = []
         current.append(row)
@@ -235,8 +248,8 @@ def train_adapter(examples: Sequence[Example], output_dir: Path, config: TrainCo
             rows = [encoded[i] for i in order[step]]
             labelled = max(1, sum(_labelled(labs) for _, labs in rows))
             loss, tokens = 0.0, 0
-            for part in micro_batches(rows, config.micro_batch_tokens):
-                batch = {k: v.to(device) for k, v in collate(part, pad_id).items()}
+            for part in micro_batches(rows, config.micro_batch_tokens, PAD_MULTIPLE):
+                batch = {k: v.to(device) for k, v in collate(part, pad_id, PAD_MULTIPLE).items()}
                 attend(batch["input_ids"].shape[1])
                 with torch.autocast(device_type=device.split(":")[0], dtype=amp_dtype,
                                     enabled=amp_dtype != torch.float32), \

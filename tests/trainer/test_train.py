@@ -197,6 +197,13 @@ def test_micro_batches_bound_the_padded_tokens_of_a_pass() -> None:
     assert [[len(ids) for ids, _ in p] for p in micro_batches(rows, 256)] == \
         [[500], [300], [256], [120]]                      # a longer row still goes, alone
     assert len(micro_batches(rows[1:2] * 4, 1024)) == 1   # 4 x 120 tokens: one pass
+    # widths rounded up to a multiple count as the pass's size: 3 x 384 > 1024
+    three = [([1] * 330, [-100] * 330)] * 3
+    assert [len(p) for p in micro_batches(three, 1024)] == [3]
+    assert [len(p) for p in micro_batches(three, 1024, 64)] == [2, 1]
+    batch = collate(three[:1], 0, 64)
+    assert batch["input_ids"].shape == (1, 384) and int(batch["attention_mask"].sum()) == 330
+    assert (batch["labels"][0, 330:] == -100).all()
 
 
 def test_micro_batched_steps_learn_what_one_pass_learns(model_cache: Path,
