@@ -2,10 +2,12 @@
 
 Each example is the chat prompt (system + rendered context) followed by the target text and
 the stop token; the loss is on the target tokens only, stop token included. Speed on CPU
-(see benchmarks/train_speed.py): length-bucketed, right-padded batches; logits only where
-there is a label; no attention mask (right padding under a causal mask never reaches a real
-token); eager attention; bf16 base weights under bf16 autocast where the CPU has native bf16
-(``trainer.device``), fp32 without autocast elsewhere; fused AdamW.
+(see benchmarks/train_speed.py): length-bucketed, right-padded batches (widths a multiple of
+16, so the allocator reuses its blocks); logits only where there is a label; no attention
+mask (right padding under a causal mask never reaches a real token); eager attention up to
+256 tokens, SDPA beyond; a step's batch split into passes of at most ``micro_batch_tokens``
+padded tokens (memory bound, same gradient); bf16 base weights under bf16 autocast where the
+CPU has native bf16 (``trainer.device``), fp32 without autocast elsewhere; fused AdamW.
 
 Layout of ``output_dir``::
 
