@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+
 class NoAdapter(LookupError):
     """The account has no promoted adapter yet (train one first)."""
 
@@ -84,6 +85,8 @@ class SuggesterPool:
         (``clonedesk worker`` calls this before taking jobs). Returns the accounts warmed."""
         from trainer.suggest import ADAPTER_MODES
 
+        if limit < 1:
+            return []
         self.embedder()
         root = self.settings.adapters_dir
         promoted = []

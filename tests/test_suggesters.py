@@ -27,7 +27,8 @@ def test_warm_up_loads_promoted_accounts_and_skips_broken_ones(
     current = registry.current()
     assert current is not None
 
-    assert SuggesterPool(settings).warm_up(limit=0) == []
+    idle = SuggesterPool(settings)
+    assert idle.warm_up(limit=0) == [] and idle._embedder is None      # --preload 0
     # served by retrieval: the warm-up builds the suggester and never loads the model
     registry.update_metadata(current.version, {
         "serving": {**current.metadata["serving"], "mode": "retrieval"}})
