@@ -79,6 +79,8 @@ def pct(values: list[float], q: float) -> float:
 
 def train(path: Path, home: Path, args: argparse.Namespace) -> list[Any]:
     """Import and train in ``home``; return the holdout tickets."""
+    from quality import first_lines
+
     from plugin_backend.db import connect
     from plugin_backend.importer import import_file
     from plugin_backend.store import get_tenant, iter_tickets
@@ -89,15 +91,7 @@ def train(path: Path, home: Path, args: argparse.Namespace) -> list[Any]:
     from trainer.registry import AdapterRegistry
 
     sessions = connect(f"sqlite:///{home / 'clonedesk.db'}")
-    source = path
-    if args.limit:
-        source = home / path.name
-        with open(path, "rb") as src, open(source, "wb") as dst:
-            for i, line in enumerate(src):
-                if i >= args.limit:
-                    break
-                dst.write(line)
-    import_file(source, sessions, TENANT, 500)
+    import_file(first_lines(path, args.limit, home), sessions, TENANT, 500)
     with sessions() as session:
         tickets = list(iter_tickets(session, get_tenant(session, TENANT)))
     config = TrainConfig(cache_dir=str(args.cache_dir), max_steps=args.max_steps)

@@ -32,6 +32,19 @@ SHARED = REPO.parent / "shared" / "data" / "canonical"
 START, END = "<!-- quality:start -->", "<!-- quality:end -->"
 
 
+def first_lines(path: Path, limit: int | None, folder: Path) -> Path:
+    """``path`` itself, or a copy of its first ``limit`` lines in ``folder``."""
+    if not limit:
+        return path
+    copy = folder / path.name
+    with open(path, "rb") as src, open(copy, "wb") as dst:
+        for i, line in enumerate(src):
+            if i >= limit:
+                break
+            dst.write(line)
+    return copy
+
+
 def run_dataset(path: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Import, train and preview one data file in a temporary home."""
     from plugin_backend.db import connect
@@ -48,14 +61,7 @@ def run_dataset(path: Path, args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         sessions = connect(f"sqlite:///{home / 'clonedesk.db'}")
-        source = path
-        if args.limit:
-            source = home / path.name
-            with open(path, "rb") as src, open(source, "wb") as dst:
-                for i, line in enumerate(src):
-                    if i >= args.limit:
-                        break
-                    dst.write(line)
+        source = first_lines(path, args.limit, home)
         started = time.monotonic()
         imported = import_file(source, sessions, "bench", 500)
         with sessions() as session:

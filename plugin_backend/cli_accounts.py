@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -20,14 +22,8 @@ def keys() -> None:
 def keys_create(ctx: click.Context, tenant: str) -> None:
     """Create an API key and print it (shown once; only its hash is stored)."""
     from plugin_backend.accounts import create_api_key
-    from plugin_backend.store import UnknownTenant, get_tenant
 
-    with _sessions(_settings(ctx))() as session:
-        try:
-            key = create_api_key(session, get_tenant(session, tenant))
-        except UnknownTenant as exc:
-            raise click.ClickException(str(exc)) from None
-    click.echo(key)
+    click.echo(_on_tenant(ctx, tenant, create_api_key))
 
 
 @keys.command("revoke")
@@ -36,14 +32,19 @@ def keys_create(ctx: click.Context, tenant: str) -> None:
 def keys_revoke(ctx: click.Context, tenant: str) -> None:
     """Revoke every API key of the account."""
     from plugin_backend.accounts import revoke_api_keys
+
+    click.echo(f"{_on_tenant(ctx, tenant, revoke_api_keys)} key(s) revoked")
+
+
+def _on_tenant(ctx: click.Context, tenant: str, action: Callable[[Any, Any], Any]) -> Any:
+    """``action(session, tenant_row)`` in one transaction; an unknown account is a CLI error."""
     from plugin_backend.store import UnknownTenant, get_tenant
 
     with _sessions(_settings(ctx))() as session:
         try:
-            count = revoke_api_keys(session, get_tenant(session, tenant))
+            return action(session, get_tenant(session, tenant))
         except UnknownTenant as exc:
             raise click.ClickException(str(exc)) from None
-    click.echo(f"{count} key(s) revoked")
 
 
 def _parse_map(pairs: tuple[str, ...], what: str) -> dict[str, int]:
