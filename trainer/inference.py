@@ -385,10 +385,8 @@ class LocalBackend:
                     cache = out.cache
                     pending = [torch.log_softmax(out.logits[:, -1].float(), dim=-1)]
                     continue
-                k = max(len(d) for d in drafts)
-                # Rows with fewer drafts are filled with any token: a filler is kept only
-                # where it equals the model's own choice, so the cache stays exact.
-                draft = torch.tensor([d + [0] * (k - len(d)) for d in drafts], device=device)
+                k = len(drafts)
+                draft = torch.tensor([drafts] * len(live), device=device)  # the row's copies
                 steps = positions + torch.arange(k + 1, device=device)
                 out = self._model(input_ids=torch.cat([pick[:, None], draft], dim=1),
                                   position_ids=steps, cache=cache, use_cache=True,
@@ -396,23 +394,24 @@ class LocalBackend:
                 cache = out.cache
                 scored = torch.log_softmax(out.logits.float(), dim=-1)
                 agree = (scored[:, :k].argmax(-1) == draft).int().cumprod(dim=1)
-                accepted = int(agree.sum(dim=1).min())   # the rows verified in step
+                accepted = int(agree.sum(dim=1).min())   # the drafts verified in step
                 if accepted < k:
                     cache.crop(accepted - k)
-                self.draft_stats[0] += k * len(set(live))
-                self.draft_stats[1] += accepted * len(set(live))
+                self.draft_stats[0] += k
+                self.draft_stats[1] += accepted
                 pending = [scored[:, j] for j in range(accepted + 1)]
         return [(generated[i], logprobs[i], probs[i], masses[i]) for i in range(n)]
 
     def _drafts(self, rows: list[list[int]], generated: list[list[int]], live: list[int],
-                room: int) -> list[list[int]]:
-        """Prompt-lookup drafts for the one live row (a batch keeps plain steps: a step keeps
-        only the drafts every row verified, so with 4 rows it lost more than it gained)."""
+                room: int) -> list[int]:
+        """Prompt-lookup drafts when one row is left (its two copies: see ``keep.repeat``);
+        none for a batch, where a step could keep only what every row verified (with 4 rows it
+        lost more than it gained)."""
         size = min(self.lookahead, room)
         if size < 1 or len(set(live)) > 1:
             return []
-        drafts = [_lookup(rows[row] + generated[row], self.lookup_ngram, size) for row in live]
-        return drafts if any(drafts) else []
+        row = live[0]
+        return _lookup(rows[row] + generated[row], self.lookup_ngram, size)
 
 
 def _lookup(tokens: list[int], ngram: int, size: int) -> list[int]:
@@ -446,22 +445,17 @@ def _rowwise_attention(module: Any, query: Any, key: Any, value: Any, attention_
         pad, rows = pads[start], stop - start
         k, v = key[start:stop, :, pad:], value[start:stop, :, pad:]
         heads, kv_heads, dim = query.shape[1], key.shape[1], query.shape[3]
-        if q_len == 1:
-            q = query[start:stop].reshape(rows, kv_heads, heads // kv_heads, dim)
+        if q_len < k_len:       # decode after a cache: query i sees keys up to past + i
+            groups = heads // kv_heads
+            q = query[start:stop].reshape(rows, kv_heads, groups * q_len, dim)
             scores = torch.matmul(q, k.transpose(-1, -2)).float() * (scaling or dim ** -0.5)
+            if q_len > 1:
+                future = torch.ones(q_len, k.shape[2], dtype=torch.bool,
+                                    device=query.device).triu(k.shape[2] - q_len + 1)
+                scores = scores.view(rows, kv_heads, groups, q_len, -1).masked_fill(
+                    future, float("-inf")).flatten(2, 3)
             probs = torch.softmax(scores, dim=-1).to(v.dtype)
-            outs.append(torch.matmul(probs, v).reshape(rows, 1, heads, dim))
-            continue
-        if q_len < k_len:       # new tokens after a cache: query i sees keys up to past + i
-            q = query[start:stop].reshape(rows, kv_heads, heads // kv_heads * q_len, dim)
-            scores = torch.matmul(q, k.transpose(-1, -2)).float() * (scaling or dim ** -0.5)
-            scores = scores.view(rows, kv_heads, heads // kv_heads, q_len, -1)
-            seen = k.shape[2] - q_len
-            future = torch.ones(q_len, k.shape[2], dtype=torch.bool,
-                                device=query.device).triu(seen + 1)
-            probs = torch.softmax(scores.masked_fill(future, float("-inf")), dim=-1)
-            mixed = torch.matmul(probs.to(v.dtype).flatten(2, 3), v)
-            outs.append(mixed.view(rows, heads, q_len, dim).transpose(1, 2))
+            outs.append(torch.matmul(probs, v).view(rows, heads, q_len, dim).transpose(1, 2))
             continue
         out, _ = sdpa_attention_forward(module, query[start:stop, :, pad:], k, v, None,
                                         dropout=dropout, scaling=scaling, is_causal=True)
