@@ -260,7 +260,7 @@ def train_adapter(examples: Sequence[Example], output_dir: Path, config: TrainCo
                     part_loss = _loss(causal, batch, answer_only) * (
                         sum(_labelled(labs) for _, labs in part) / labelled)
                 scaler.scale(part_loss).backward()
-                loss += float(part_loss.detach())
+                loss = loss + part_loss.detach()     # read once per step (no sync per pass)
                 tokens += int(batch["attention_mask"].sum())
             if config.max_grad_norm:
                 scaler.unscale_(optimizer)
@@ -270,7 +270,7 @@ def train_adapter(examples: Sequence[Example], output_dir: Path, config: TrainCo
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
-            last_loss = loss
+            last_loss = float(loss)
             run_tokens, call_tokens = run_tokens + tokens, call_tokens + tokens
             elapsed = time.monotonic() - tick
             train_seconds += elapsed
