@@ -450,3 +450,13 @@ def test_make_backend_kinds(model_cache: Path) -> None:
     with pytest.raises(ValueError, match="unknown inference backend"):
         make_backend("tgi")
     assert Generation("ACTION: reply\nREPLY: x", {"reply": 1.0, "escalate": 0.0}, 0.0, 1).tokens
+
+
+def test_in_place_cache_generates_what_transformers_own_cache_does(
+        backend: LocalBackend, prompts: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from transformers.cache_utils import DynamicCache
+
+    ours = backend.generate(prompts, None, max_new_tokens=24)
+    monkeypatch.setattr("trainer.kv_cache.preallocated_cache",
+                        lambda config, capacity: DynamicCache(config=config))
+    assert_same(ours, backend.generate(prompts, None, max_new_tokens=24))
