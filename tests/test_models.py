@@ -43,3 +43,28 @@ def test_embeddings_are_unit_vectors_that_rank_meaning() -> None:
     assert vectors.shape == (3, 384) and all(abs(n - 1) < 1e-4 for n in norms)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.2
     assert shared_embedder().encode([]).shape == (0, 384)
+
+
+def test_memoized_encoder_embeds_each_distinct_text_once() -> None:
+    import numpy as np
+
+    from trainer.embeddings import MemoizedEncoder, shared_embedder
+
+    class Counting:
+        def __init__(self) -> None:
+            self.seen: list[str] = []
+
+        def encode(self, texts: list[str]) -> np.ndarray:
+            self.seen += texts
+            return shared_embedder().encode(texts)
+
+    inner = Counting()
+    memo = MemoizedEncoder(inner)
+    texts = ["Where is my parcel?", "My package has not arrived yet", "Where is my parcel?"]
+    first = memo.encode(texts)
+    again = memo.encode(["I want to change my password", "My package has not arrived yet"])
+    assert inner.seen == texts[:2] + ["I want to change my password"]
+    direct = shared_embedder().encode(texts + ["I want to change my password"])
+    np.testing.assert_allclose(first, direct[:3], atol=1e-5)
+    np.testing.assert_allclose(again, direct[[3, 1]], atol=1e-5)
+    assert len(memo) == 3 and memo.encode([]).shape == (0, 384)

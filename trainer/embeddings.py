@@ -67,6 +67,37 @@ class Embedder:
         return np.concatenate(chunks).astype(np.float32)
 
 
+class MemoizedEncoder:
+    """An encoder that embeds each distinct text once and answers repeats from memory.
+
+    One account's training run embeds the same replies for the fit index, the escalation
+    index and the served index (~3 × 40 s for 2,000 Bitext tickets on 2 CPU cores); wrapped,
+    the later indexes cost only their new texts. The memory holds one 384-float row per
+    distinct text (1.5 KB), for the life of the wrapper.
+    """
+
+    def __init__(self, encoder: Any) -> None:
+        self.encoder = encoder
+        self._rows: dict[str, Any] = {}
+
+    def encode(self, texts: Sequence[str]) -> Any:
+        """Rows for ``texts`` in order, as the wrapped encoder's ``encode`` returns them."""
+        import numpy as np
+
+        missing = list(dict.fromkeys(t for t in texts if t not in self._rows))
+        if missing:
+            rows = np.asarray(self.encoder.encode(missing), dtype=np.float32)
+            if rows.shape[0] != len(missing):
+                raise ValueError(f"encoder returned {rows.shape[0]} rows for {len(missing)} texts")
+            self._rows.update(zip(missing, rows))
+        if not texts:
+            return np.asarray(self.encoder.encode([]), dtype=np.float32)
+        return np.stack([self._rows[t] for t in texts])
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
 _shared: Embedder | None = None
 
 

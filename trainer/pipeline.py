@@ -28,7 +28,6 @@ mode and validation metrics.
 
 from __future__ import annotations
 
-import gc
 import random
 import shutil
 import time
@@ -45,6 +44,8 @@ from trainer.adapt import rag_context
 from trainer.calibration import expected_calibration_error, fit_calibrator
 from trainer.config import TrainConfig
 from trainer.curate import Example, curate, scoring_examples
+from trainer.device import release_free_memory
+from trainer.embeddings import MemoizedEncoder
 from trainer.escalation import (
     SIGNAL_CLASSIFIER,
     SIGNAL_NEIGHBOURS,
@@ -200,6 +201,7 @@ def train_account(tickets: Sequence[Ticket], work_dir: Path, registry: AdapterRe
     """Train, choose and register one account version (see the module docstring)."""
     options = options or PipelineOptions()
     started = time.monotonic()
+    embedder = MemoizedEncoder(embedder)  # the three indexes share most of their texts
     ordered = time_order(tickets)
     split = holdout_split(ordered, HOLDOUT_FRACTION)
     inner = validation_split(split.train, VALIDATION_FRACTION)
@@ -223,8 +225,9 @@ def train_account(tickets: Sequence[Ticket], work_dir: Path, registry: AdapterRe
     log(f"training on {len(pairs)} examples ({options.rag_k} similar past replies in "
         f"{1 - options.rag_dropout:.0%} of prompts)")
     cache_dir = config.resolved_cache_dir()
+    release_free_memory()           # the embedding batches' freed memory, before training
     result = train_adapter(pairs, work_dir, config, progress)
-    gc.collect()
+    release_free_memory()
 
     log("escalation: scoring signals over the training window")
     # Ticket-level records are stored with the adapter: built from redacted tickets.
