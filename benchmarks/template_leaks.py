@@ -15,10 +15,16 @@ ticket (all its messages: the ground truth, not what the adapter could see):
   identifiers inside links) that the current ticket never mentions;
 * ``amount`` — an amount the source customer wrote that the current ticket never mentions;
 * ``value`` — identifier or amount; ``amount_any`` — any amount the current ticket never
-  mentions (policy amounts and prices the source's agent quoted included: an upper bound,
-  and what adapt_reply deliberately keeps); ``digit_run_4`` — a cruder, detector-free check:
+  mentions (policy amounts included: an upper bound; the source agent's own amounts are
+  replaced only where the other retrieved replies do not share them); ``digit_run_4`` — a
+  cruder, detector-free check:
   any run of 4+ digits that the current ticket never mentions (includes policy numbers such
   as a phone line or a year, so it is an upper bound).
+
+And the cost of adapting: ``amount_lost`` — the copied reply stated an amount that the current
+ticket also states (its real reply included), and the adapted one no longer does (a right
+amount turned into a placeholder or another value); ``amount_placeholder`` — the adapted reply
+holds ``[AMOUNT]`` for the agent to fill in.
 
     .venv/bin/python benchmarks/template_leaks.py [--data ../shared/data/canonical]
 
@@ -39,7 +45,8 @@ from typing import Any
 
 from plugin_backend.demo_data import generate_demo_tickets
 from trainer.adapt import (
-    adapt_reply,
+    AMOUNT_PLACEHOLDER,
+    adapt_hit,
     amount_value,
     facts_from_context,
     facts_from_messages,
@@ -59,7 +66,14 @@ from trainer.suggest import RAG_K
 RESULTS = Path(__file__).with_name("results")
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "canonical"
 CHECKS = ("greeting_name", "name_anywhere", "identifier", "amount", "value", "amount_any",
-          "digit_run_4")
+          "digit_run_4", "amount_lost", "amount_placeholder")
+
+
+def ticket_amounts(ticket: Ticket) -> set[float]:
+    """Every amount the whole ticket states (subject and all messages, redacted)."""
+    truth = redact_ticket(ticket)
+    return {amount_value(a) for t in [m.text for m in truth.messages] + [truth.subject or ""]
+            for a in find_amounts(t)}
 
 
 def leaks(reply: str, source: ResolutionRecord, ticket: Ticket) -> dict[str, bool]:
@@ -71,7 +85,7 @@ def leaks(reply: str, source: ResolutionRecord, ticket: Ticket) -> dict[str, boo
     greeted = [n for n in greeting_names(reply) if n != name]
     theirs = record_facts(source)
     others = set(greeted) | ({theirs.customer_name} - {name, None})
-    values = {amount_value(a) for t in texts for a in find_amounts(t)}
+    values = ticket_amounts(ticket)
     identifiers = find_identifiers(reply) + [i for i in theirs.identifiers if i in reply]
     identifier = any(i.lstrip("#").upper() not in whole for i in identifiers)
     theirs_amounts = {amount_value(a) for a in theirs.amounts}
@@ -105,11 +119,15 @@ def measure(name: str, tickets: Sequence[Ticket], embed: Any) -> dict[str, Any]:
             continue
         scored += 1
         record = replies[0].record
-        after = adapt_reply(record.reply_text, record_facts(record), facts_from_context(
-            example.context))
+        after = adapt_hit(replies[0], row, facts_from_context(example.context))
+        stated = ticket_amounts(ticket)
         for when, text in (("before", record.reply_text), ("after", after)):
             for check, leaked in leaks(text, record, ticket).items():
                 counts[when][check] += leaked
+            right = {amount_value(a) for a in find_amounts(record.reply_text)} & stated
+            counts[when]["amount_lost"] += bool(
+                right - {amount_value(a) for a in find_amounts(text)})
+            counts[when]["amount_placeholder"] += AMOUNT_PLACEHOLDER in text
         if len(samples) < 3 and after != record.reply_text:
             samples.append({"before": record.reply_text[:300], "after": after[:300]})
     rates = {when: {c: round(n / max(scored, 1), 4) for c, n in row.items()}

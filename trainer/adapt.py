@@ -11,8 +11,13 @@ the other customer's name ("Hi Mateo,"), order numbers and amounts would reach t
   dates, times, prices, versions, phone numbers or units) that the current ticket does not
   mention become the current ticket's one value of the same shape, else ``[ORDER NUMBER]``;
 * amounts of the source customer's own text become the current ticket's one amount, else
-  ``[AMOUNT]``; other amounts (a "$5 return fee") are policy and stay. Without a source
-  (a generated reply) amounts are left alone: nothing tells a policy amount from a copied one.
+  ``[AMOUNT]``. So do amounts the source ticket's *agent* quoted ("I've refunded $99.00 for
+  the Ridgeline pants") when ``peers`` — the other similar past replies retrieved with it —
+  are given and none of them states that amount: in replies built from the same template an
+  amount that differs from ticket to ticket is that ticket's value, while policy ("orders
+  over $75 ship free", a "$49.00 renewal") recurs and stays. Without peers, or without a
+  source (a generated reply), agent-written amounts are left alone: nothing tells a policy
+  amount from a copied one. Amounts the current ticket mentions always stay.
 
 Typed placeholders (``[EMAIL]`` …) are untouched; ``redact.fill_placeholders`` runs after.
 :func:`rag_context` is the one place that puts adapted past replies into a prompt.
@@ -277,10 +282,15 @@ def _adapt_identifiers(text: str, source: TicketFacts | None, current: TicketFac
     return text
 
 
-def _adapt_amounts(text: str, source: TicketFacts, current: TicketFacts) -> str:
-    """The source customer's amounts → the current ticket's one amount, or ``[AMOUNT]``."""
-    theirs = {amount_value(a) for a in source.amounts} - {amount_value(a)
-                                                          for a in current.amounts}
+def _adapt_amounts(text: str, source: TicketFacts, current: TicketFacts,
+                   peers: Sequence[str] = ()) -> str:
+    """The source customer's amounts, and amounts its agent quoted that no peer reply shares,
+    → the current ticket's one amount, or ``[AMOUNT]``."""
+    known = {amount_value(a) for a in current.amounts}
+    theirs = {amount_value(a) for a in source.amounts} - known
+    if peers:
+        shared = {amount_value(a) for peer in peers for a in find_amounts(peer)}
+        theirs |= {amount_value(a) for a in find_amounts(text)} - shared - known
     taken = _protected(text)
     found = [m for m in _AMOUNT_RE.finditer(text) if amount_value(m.group()) in theirs
              and not any(s <= m.start() < e for s, e in taken)]
@@ -330,14 +340,27 @@ def _adapt_names(text: str, source: TicketFacts | None, current: TicketFacts) ->
     return text
 
 
-def adapt_reply(reply: str, source: TicketFacts | None, current: TicketFacts) -> str:
+def adapt_reply(reply: str, source: TicketFacts | None, current: TicketFacts,
+                peers: Sequence[str] = ()) -> str:
     """A reply written for another ticket (``source``; None when unknown), made safe for
-    the current one: see the module docstring for the rules."""
+    the current one; ``peers``: other tickets' similar replies (see the module docstring)."""
     text = _adapt_names(reply, source, current)
     text = _adapt_identifiers(text, source, current)
     if source is not None:
-        text = _adapt_amounts(text, source, current)
+        text = _adapt_amounts(text, source, current, peers)
     return text
+
+
+def peer_replies(hits: Sequence[Hit], hit: Hit) -> list[str]:
+    """The replies of the other tickets among ``hits``: what ``hit``'s reply is compared
+    with to tell its ticket's own amounts from policy."""
+    return [h.record.reply_text for h in hits if h.record.ticket_id != hit.record.ticket_id]
+
+
+def adapt_hit(hit: Hit, hits: Sequence[Hit], current: TicketFacts) -> str:
+    """A retrieved reply adapted to the current ticket, its fellow hits as peers."""
+    return adapt_reply(hit.record.reply_text, record_facts(hit.record), current,
+                       peer_replies(hits, hit))
 
 
 def rag_context(context: Context, hits: Sequence[Hit],
@@ -345,8 +368,7 @@ def rag_context(context: Context, hits: Sequence[Hit],
     """``context`` with ``examples`` = the hits' replies adapted to its ticket (training,
     suggestion and baseline prompts all come from here)."""
     current = current if current is not None else facts_from_context(context)
-    return replace(context, examples=tuple(
-        adapt_reply(h.record.reply_text, record_facts(h.record), current) for h in hits))
+    return replace(context, examples=tuple(adapt_hit(h, hits, current) for h in hits))
 
 
 def record_facts(record: ResolutionRecord) -> TicketFacts:

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from trainer import prompt
-from trainer.adapt import TicketFacts, adapt_reply, facts_from_context, rag_context, record_facts
+from trainer.adapt import TicketFacts, adapt_hit, adapt_reply, facts_from_context, rag_context
 from trainer.calibration import Calibrator, IdentityCalibrator, calibrator_from_dict
 from trainer.curate import Example, suggestion_example
 from trainer.escalation import (
@@ -226,8 +226,7 @@ class Suggester:
                 replies = [h for h in hits if not h.record.escalated] or hits
                 hit = replies[0] if replies else None
                 details.append(("reply", None, None))
-            texts.append(adapt_reply(hit.record.reply_text, record_facts(hit.record), current)
-                         if hit else "")
+            texts.append(adapt_hit(hit, hits, current) if hit else "")
             p_reply.append(max(hit.score, 0.0) if hit else 0.0)
         return texts, p_reply, details
 

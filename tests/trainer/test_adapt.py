@@ -190,6 +190,38 @@ def test_without_a_source_amounts_are_left_alone() -> None:
     assert adapt_reply(reply, None, TicketFacts(amounts=("$129.00",))) == reply
 
 
+REFUND_REPLY = ("Hi Mateo, I've refunded $99.00 for the Ridgeline Softshell Pants. Orders over "
+                "$75 ship free, and the $49.00 Trail Club renewal is cancelled.")
+PEERS = ["Hi Ana, I've refunded $45.00 for the Trail Runner. Orders over $75 ship free.",
+         "Hi Sam, your $49.00 Trail Club renewal is cancelled and $12.50 refunded."]
+
+
+def test_an_amount_the_peer_replies_do_not_share_is_that_tickets_own() -> None:
+    # $99.00 was the other ticket's refund; $75 and $49.00 recur in similar replies: policy.
+    current = facts_from_messages([customer("Please refund my order NW-913176, I'm Zoe.")])
+    out = adapt_reply(REFUND_REPLY, MATEO, current, PEERS)
+    assert "$99.00" not in out and f"refunded {AMOUNT_PLACEHOLDER} for" in out
+    assert "over $75 ship free" in out and "$49.00 Trail Club" in out
+    one = facts_from_messages([customer("I paid $64.00 for the pants, refund please.")])
+    assert "refunded $64.00 for" in adapt_reply(REFUND_REPLY, MATEO, one, PEERS)
+
+
+def test_without_peers_agent_amounts_stay_and_the_tickets_own_amounts_always_stay() -> None:
+    current = facts_from_messages([customer("Please refund my order NW-913176, I'm Zoe.")])
+    assert "$99.00" in adapt_reply(REFUND_REPLY, MATEO, current)
+    mine = facts_from_messages([customer("Was I refunded the $99.00 yet?")])
+    assert "refunded $99.00 for" in adapt_reply(REFUND_REPLY, MATEO, mine, PEERS)
+
+
+def test_peers_are_the_other_tickets_among_the_hits() -> None:
+    from trainer.adapt import peer_replies
+
+    hits = [SimpleNamespace(record=ResolutionRecord(t, "billing", "q", r, False))
+            for t, r in (("t1", REFUND_REPLY), ("t1", "Hi, $99.00 refunded."),
+                         ("t2", PEERS[0]))]
+    assert peer_replies(hits, hits[0]) == [PEERS[0]]   # type: ignore[arg-type]
+
+
 def test_amounts_found() -> None:
     assert find_amounts("$59.00, €12, 59.99 USD and 1,149.00 dollars; not 3.5 or 2026") == [
         "$59.00", "€12", "59.99 USD", "1,149.00 dollars"]
