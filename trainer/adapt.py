@@ -101,6 +101,7 @@ class TicketFacts:
     identifiers: tuple[str, ...] = ()      # from customer messages and the subject
     amounts: tuple[str, ...] = ()          # from customer messages and the subject
     agent_identifiers: tuple[str, ...] = ()  # already given by the team in this ticket
+    agent_amounts: tuple[str, ...] = ()      # already stated by the team in this ticket
 
     @property
     def known_identifiers(self) -> tuple[str, ...]:
@@ -216,6 +217,7 @@ def facts_from_messages(messages: Sequence[MessageLike],
         identifiers=tuple(dict.fromkeys(i for t in customer for i in find_identifiers(t))),
         amounts=tuple(dict.fromkeys(a for t in customer for a in find_amounts(t))),
         agent_identifiers=tuple(dict.fromkeys(i for t in team for i in find_identifiers(t))),
+        agent_amounts=tuple(dict.fromkeys(a for t in team for a in find_amounts(t))),
     )
 
 
@@ -286,7 +288,7 @@ def _adapt_amounts(text: str, source: TicketFacts, current: TicketFacts,
                    peers: Sequence[str] = ()) -> str:
     """The source customer's amounts, and amounts its agent quoted that no peer reply shares,
     → the current ticket's one amount, or ``[AMOUNT]``."""
-    known = {amount_value(a) for a in current.amounts}
+    known = {amount_value(a) for a in current.amounts + current.agent_amounts}
     theirs = {amount_value(a) for a in source.amounts} - known
     if peers:
         shared = {amount_value(a) for peer in peers for a in find_amounts(peer)}

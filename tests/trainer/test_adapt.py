@@ -211,6 +211,10 @@ def test_without_peers_agent_amounts_stay_and_the_tickets_own_amounts_always_sta
     assert "$99.00" in adapt_reply(REFUND_REPLY, MATEO, current)
     mine = facts_from_messages([customer("Was I refunded the $99.00 yet?")])
     assert "refunded $99.00 for" in adapt_reply(REFUND_REPLY, MATEO, mine, PEERS)
+    told = facts_from_messages([customer("Hi, the pants arrived torn."),
+                                agent("Sorry! I've refunded $99.00 to your card."),
+                                customer("Do I need to send them back?")])
+    assert "refunded $99.00 for" in adapt_reply(REFUND_REPLY, MATEO, told, PEERS)
 
 
 def test_peers_are_the_other_tickets_among_the_hits() -> None:
