@@ -42,17 +42,25 @@ def main() -> None:
     parser.add_argument("--validation-tickets", type=int, default=100)
     parser.add_argument("--cache-dir", type=Path, default=REPO / "var" / "test-cache")
     parser.add_argument("--limit", type=int, default=None, help="first N tickets only")
+    parser.add_argument("--max-steps", type=int, default=None,
+                        help="stop training after N steps (to time the other phases)")
     args = parser.parse_args()
 
     tickets = list(read_jsonl(str(args.data)))[: args.limit]
     config = TrainConfig(cache_dir=str(args.cache_dir), epochs=args.epochs,
-                         max_minutes=args.minutes)
+                         max_minutes=args.minutes, max_steps=args.max_steps)
+    phases: list[tuple[float, str]] = []   # (seconds since start, the pipeline's log line)
+
+    def log(line: str) -> None:
+        phases.append((round(time.monotonic() - started, 1), line))
+        print(f"  {phases[-1][0]:7.1f} s  {line}", flush=True)
+
     with tempfile.TemporaryDirectory() as tmp:
         registry = AdapterRegistry(Path(tmp) / "adapters", "bench")
         started = time.monotonic()
         run = train_account(tickets, Path(tmp) / "work", registry, config, shared_embedder(),
                             PipelineOptions(max_validation_tickets=args.validation_tickets),
-                            log=lambda line: print(" ", line, flush=True))
+                            log=log)
         seconds = time.monotonic() - started
     meta = run.metadata
     modes = meta["validation"]["modes"]
@@ -82,9 +90,11 @@ def main() -> None:
         "serving": {"mode": meta["serving"]["mode"], "mode_reason": meta["serving"]["mode_reason"],
                     "policy": meta["serving"]["policy"]},
         "validation": meta["validation"],
+        "log": phases,      # each log line's time: where the time outside training went
     }
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"account_training_{args.data.stem}.json"
+    suffix = f"_{args.max_steps}steps" if args.max_steps else ""
+    out = RESULTS / f"account_training_{args.data.stem}{suffix}.json"
     out.write_text(json.dumps(result, indent=2))
     print(f"wrote {out}")
 
