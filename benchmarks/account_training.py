@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import tempfile
@@ -33,6 +34,15 @@ RESULTS = Path(__file__).with_name("results")
 REPO = Path(__file__).resolve().parents[1]
 
 
+def resident_gb() -> float:
+    """This process's resident memory now (Linux ``/proc``; 0.0 elsewhere)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return round(pages * os.sysconf("SC_PAGE_SIZE") / 2**30, 2)
+
+
 def main() -> None:
     """Run the pipeline once and report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -49,11 +59,12 @@ def main() -> None:
     tickets = list(read_jsonl(str(args.data)))[: args.limit]
     config = TrainConfig(cache_dir=str(args.cache_dir), epochs=args.epochs,
                          max_minutes=args.minutes, max_steps=args.max_steps)
-    phases: list[tuple[float, str]] = []   # (seconds since start, the pipeline's log line)
+    # (seconds since start, resident GB now, the pipeline's log line)
+    phases: list[tuple[float, float, str]] = []
 
     def log(line: str) -> None:
-        phases.append((round(time.monotonic() - started, 1), line))
-        print(f"  {phases[-1][0]:7.1f} s  {line}", flush=True)
+        phases.append((round(time.monotonic() - started, 1), resident_gb(), line))
+        print(f"  {phases[-1][0]:7.1f} s  {phases[-1][1]:5.2f} GB  {line}", flush=True)
 
     with tempfile.TemporaryDirectory() as tmp:
         registry = AdapterRegistry(Path(tmp) / "adapters", "bench")
@@ -90,7 +101,7 @@ def main() -> None:
         "serving": {"mode": meta["serving"]["mode"], "mode_reason": meta["serving"]["mode_reason"],
                     "policy": meta["serving"]["policy"]},
         "validation": meta["validation"],
-        "log": phases,      # each log line's time: where the time outside training went
+        "log": phases,      # each log line's time and resident memory, by phase
     }
     RESULTS.mkdir(exist_ok=True)
     suffix = f"_{args.max_steps}steps" if args.max_steps else ""
