@@ -69,23 +69,21 @@ CHECKS = ("greeting_name", "name_anywhere", "identifier", "amount", "value", "am
           "digit_run_4", "amount_lost", "amount_placeholder")
 
 
-def ticket_amounts(ticket: Ticket) -> set[float]:
-    """Every amount the whole ticket states (subject and all messages, redacted)."""
-    truth = redact_ticket(ticket)
-    return {amount_value(a) for t in [m.text for m in truth.messages] + [truth.subject or ""]
-            for a in find_amounts(t)}
+def amounts_in(text: str) -> set[float]:
+    """The values of the amounts ``text`` states."""
+    return {amount_value(a) for a in find_amounts(text)}
 
 
-def leaks(reply: str, source: ResolutionRecord, ticket: Ticket) -> dict[str, bool]:
-    """Which kinds of another ticket's data ``reply`` carries, judged on the whole ticket."""
-    truth = redact_ticket(ticket)
+def leaks(reply: str, source: ResolutionRecord, truth: Ticket) -> dict[str, bool]:
+    """Which kinds of another ticket's data ``reply`` carries, judged on the whole (redacted)
+    current ticket ``truth``; and what adapting cost (``amount_lost``, ``amount_placeholder``)."""
     texts = [m.text for m in truth.messages] + [truth.subject or ""]
     whole = "\n".join(texts).upper()
     name = facts_from_messages(truth.messages, truth.subject).customer_name
     greeted = [n for n in greeting_names(reply) if n != name]
     theirs = record_facts(source)
     others = set(greeted) | ({theirs.customer_name} - {name, None})
-    values = ticket_amounts(ticket)
+    values = set().union(*map(amounts_in, texts))
     identifiers = find_identifiers(reply) + [i for i in theirs.identifiers if i in reply]
     identifier = any(i.lstrip("#").upper() not in whole for i in identifiers)
     theirs_amounts = {amount_value(a) for a in theirs.amounts}
@@ -97,6 +95,8 @@ def leaks(reply: str, source: ResolutionRecord, ticket: Ticket) -> dict[str, boo
         "identifier": identifier, "amount": amount, "value": identifier or amount,
         "amount_any": any(amount_value(a) not in values for a in find_amounts(reply)),
         "digit_run_4": any(d not in whole for d in re.findall(r"\d{4,}", reply)),
+        "amount_lost": bool(amounts_in(source.reply_text) & values - amounts_in(reply)),
+        "amount_placeholder": AMOUNT_PLACEHOLDER in reply,
     }
 
 
@@ -120,14 +120,10 @@ def measure(name: str, tickets: Sequence[Ticket], embed: Any) -> dict[str, Any]:
         scored += 1
         record = replies[0].record
         after = adapt_hit(replies[0], row, facts_from_context(example.context))
-        stated = ticket_amounts(ticket)
+        truth = redact_ticket(ticket)
         for when, text in (("before", record.reply_text), ("after", after)):
-            for check, leaked in leaks(text, record, ticket).items():
+            for check, leaked in leaks(text, record, truth).items():
                 counts[when][check] += leaked
-            right = {amount_value(a) for a in find_amounts(record.reply_text)} & stated
-            counts[when]["amount_lost"] += bool(
-                right - {amount_value(a) for a in find_amounts(text)})
-            counts[when]["amount_placeholder"] += AMOUNT_PLACEHOLDER in text
         if len(samples) < 3 and after != record.reply_text:
             samples.append({"before": record.reply_text[:300], "after": after[:300]})
     rates = {when: {c: round(n / max(scored, 1), 4) for c, n in row.items()}

@@ -62,13 +62,20 @@ def release_free_memory() -> bool:
     every ``TRIM_EVERY_STEPS`` steps; a no-op (False) where the C library has no malloc_trim.
     Forcing big tensors through mmap instead (``M_MMAP_THRESHOLD``) halved training speed.
     """
-    import ctypes
-    import ctypes.util
     import gc
 
     gc.collect()
+    trim = _malloc_trim()
+    return bool(trim(0)) if trim is not None else False
+
+
+@functools.lru_cache(maxsize=1)
+def _malloc_trim() -> Any:
+    """glibc's ``malloc_trim``, looked up once; None where the C library has none."""
+    import ctypes
+    import ctypes.util
+
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.malloc_trim(0))
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
     except (OSError, AttributeError):
-        return False
+        return None

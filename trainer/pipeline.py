@@ -191,7 +191,7 @@ def choose_mode(summaries: dict[str, dict[str, Any]]) -> tuple[str, str]:
     is nearly all escalations (Bitext's first 2,000 lines: 4 replies in 100) cannot tell them
     apart."""
     rates = ", ".join(f"{m} {summaries[m]['acceptable_rate']:.1%}" for m in MODES)
-    replies = summaries["retrieval"].get("reply_tickets", summaries["retrieval"]["tickets"])
+    replies = summaries["retrieval"]["reply_tickets"]
     if replies < MIN_MODE_REPLY_TICKETS:
         return "retrieval", (f"only {replies} validation tickets were answered rather than "
                              f"escalated (fewer than {MIN_MODE_REPLY_TICKETS}): too few for an "
