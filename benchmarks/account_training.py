@@ -24,6 +24,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from plugin_backend import allocator
 from trainer.config import TrainConfig
 from trainer.embeddings import shared_embedder
 from trainer.interaction import read_jsonl
@@ -45,6 +46,8 @@ def resident_gb() -> float:
 
 def main() -> None:
     """Run the pipeline once and report."""
+    # as `clonedesk train` runs: on CLONEDESK_ALLOCATOR's allocator (re-executes once)
+    allocator.ensure(os.environ.get("CLONEDESK_ALLOCATOR", allocator.MIMALLOC))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--minutes", type=float, default=20.0, help="training-loop budget")
@@ -91,6 +94,7 @@ def main() -> None:
         "date": date.today().isoformat(),
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
                     "python": platform.python_version()},
+        "allocator": allocator.in_use(),
         "data": str(args.data), "tickets": len(tickets), "minutes": args.minutes,
         "seconds_total": round(seconds, 1),
         # the whole run's high-water mark (training, validation scoring, calibration)

@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from plugin_backend import allocator
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -162,7 +164,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--variant", help=argparse.SUPPRESS)  # child process mode
     args = parser.parse_args()
+    choice = os.environ.get("CLONEDESK_ALLOCATOR", allocator.MIMALLOC)
     if args.variant:
+        allocator.ensure(choice)    # as `clonedesk train` runs (re-executes this child once)
         args.minutes = args.minutes / args.rounds
         print(json.dumps(run_variant(args)))
         return
@@ -171,6 +175,7 @@ def main() -> None:
                     "python": platform.python_version()},
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()
                      if k != "variant"},
+        "allocator": choice,
         "padding_efficiency": padding_efficiency(args),
         "runs": [],
     }

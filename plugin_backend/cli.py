@@ -31,9 +31,31 @@ def _sessions(settings: Settings) -> Any:
     return connect(settings.db_url)
 
 
+# Commands whose process loads the models: they run on CLONEDESK_ALLOCATOR's allocator.
+MODEL_COMMANDS = frozenset({"demo", "train", "suggest", "preview", "evaluate", "serve",
+                            "worker", "models"})
+
+
+def _is_program() -> bool:
+    """Whether this process is the ``clonedesk`` program (console script or ``python -m
+    plugin_backend``), not a program that calls ``main`` (a test's CliRunner): only the
+    program itself may be re-executed."""
+    started = Path(sys.argv[0])
+    return started.name == "clonedesk" or (started.name == "__main__.py"
+                                           and started.parent.name == "plugin_backend")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """CloneDesk: learn how your best agents reply and escalate, then suggest it."""
+    if ctx.invoked_subcommand in MODEL_COMMANDS and _is_program():
+        from plugin_backend.allocator import AllocatorError, ensure
+
+        try:
+            ensure(_settings(ctx).allocator)   # may re-execute this process (see allocator)
+        except AllocatorError as exc:
+            raise click.UsageError(str(exc)) from None
 
 
 @main.command("import")
