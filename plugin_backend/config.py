@@ -43,7 +43,7 @@ class Settings:
     allocator: str = field(default="mimalloc", metadata={
         "env": "CLONEDESK_ALLOCATOR",
         "help": "Memory allocator of the commands that load models (Linux): 'mimalloc' "
-                "(preloaded: CPU training peaks about 1 GB lower than on glibc's), 'system', "
+                "(preloaded: CPU training peaks 0.6-1.3 GB lower than on glibc's), 'system', "
                 "or the path of a malloc library such as libjemalloc.so.2."})
     import_batch: int = field(default=500, metadata={
         "env": "CLONEDESK_IMPORT_BATCH",

@@ -61,6 +61,8 @@ def release_free_memory() -> bool:
     6 GB before training widths were padded). Called between the phases of a training run and
     every ``TRIM_EVERY_STEPS`` steps; a no-op (False) where the C library has no malloc_trim.
     Forcing big tensors through mmap instead (``M_MMAP_THRESHOLD``) halved training speed.
+    The commands that load models run on mimalloc instead (``plugin_backend.allocator``),
+    which reuses those blocks; there glibc's trim has nothing to hand back, only ``gc`` acts.
     """
     import gc
 
