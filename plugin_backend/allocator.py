@@ -69,8 +69,8 @@ def loaded_libraries() -> set[str]:
         maps = Path("/proc/self/maps").read_text()
     except OSError:
         return set()
-    return {Path(line.split()[-1]).name for line in maps.splitlines()
-            if len(line.split()) >= 6 and line.split()[-1].startswith("/")}
+    fields = (line.split() for line in maps.splitlines())
+    return {Path(f[-1]).name for f in fields if len(f) >= 6 and f[-1].startswith("/")}
 
 
 def reexec_env(env: Mapping[str, str], library: Path) -> dict[str, str]:
