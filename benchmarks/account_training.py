@@ -26,6 +26,7 @@ from typing import Any
 
 from plugin_backend import allocator
 from trainer.config import TrainConfig
+from trainer.device import resident_gb
 from trainer.embeddings import shared_embedder
 from trainer.interaction import read_jsonl
 from trainer.pipeline import PipelineOptions, train_account
@@ -33,15 +34,6 @@ from trainer.registry import AdapterRegistry
 
 RESULTS = Path(__file__).with_name("results")
 REPO = Path(__file__).resolve().parents[1]
-
-
-def resident_gb() -> float:
-    """This process's resident memory now (Linux ``/proc``; 0.0 elsewhere)."""
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-    except (OSError, IndexError, ValueError):
-        return 0.0
-    return round(pages * os.sysconf("SC_PAGE_SIZE") / 2**30, 2)
 
 
 def main() -> None:
@@ -66,7 +58,7 @@ def main() -> None:
     phases: list[tuple[float, float, str]] = []
 
     def log(line: str) -> None:
-        phases.append((round(time.monotonic() - started, 1), resident_gb(), line))
+        phases.append((round(time.monotonic() - started, 1), round(resident_gb(), 2), line))
         print(f"  {phases[-1][0]:7.1f} s  {phases[-1][1]:5.2f} GB  {line}", flush=True)
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -41,29 +41,16 @@ def training_pairs(data: Path, limit: int | None) -> list[Any]:
     from trainer.embeddings import MemoizedEncoder, shared_embedder
     from trainer.interaction import read_jsonl
 
-    tickets = list(read_jsonl(str(data)))[:limit]
-    options = pipeline.PipelineOptions()
-    split = pipeline.holdout_split(pipeline.time_order(tickets), pipeline.HOLDOUT_FRACTION)
-    inner = pipeline.validation_split(split.train, pipeline.VALIDATION_FRACTION)
-    fit_ids = {t.id for t in inner.train}
-    fit = [e for e in pipeline.curate(split.train).examples if e.ticket_id in fit_ids]
-    index = pipeline.ResolutionIndex.build(
-        [r for r in map(pipeline.record_from_example, fit) if r is not None],
-        MemoizedEncoder(shared_embedder()))
-    training = pipeline.rag_examples(fit, index, options.rag_k, options.rag_dropout,
-                                     options.seed)
-    return [(e.context, e.decision) for e in training if e.decision is not None]
-
-
-def resident_gb() -> float:
-    """This process's resident memory now, GB (Linux)."""
-    pages = int(Path("/proc/self/statm").read_text().split()[1])
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**30
+    account = pipeline.account_data(list(read_jsonl(str(data)))[:limit])
+    _, pairs = pipeline.training_pairs(account.fit_examples, MemoizedEncoder(shared_embedder()),
+                                       pipeline.PipelineOptions())
+    return pairs
 
 
 def run_child(args: argparse.Namespace) -> dict[str, Any]:
     """Train ``args.steps`` steps on the pickled pairs under this process's allocator."""
     from trainer.config import TrainConfig
+    from trainer.device import resident_gb
     from trainer.train import train_adapter
 
     pairs = pickle.loads(Path(args.pairs).read_bytes())

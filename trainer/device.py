@@ -9,6 +9,7 @@ only where ``/proc/cpuinfo`` (or torch's oneDNN check) says it is native, fp32 o
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,15 @@ def pick_dtype(device: str) -> Any:
     if device.startswith("cuda"):
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
+
+
+def resident_gb() -> float:
+    """This process's resident memory now, in GiB (Linux ``/proc``; 0.0 elsewhere)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**30
 
 
 def release_free_memory() -> bool:

@@ -6,8 +6,8 @@ each at batch 16 on a 2-core CPU: 41.0 s with it, 33.4 s with this). Here each l
 buffer with room for the prompt plus the whole generation budget, sized up front; a step
 writes its new rows into the buffer and attention reads a view of the filled part. Dropping
 finished rows (``batch_select_indices``) and discarding rejected speculative tokens
-(``crop``) work as in ``DynamicLayer``. Layers of other kinds (sliding windows, linear attention) keep transformers'
-own implementation.
+(``crop``) work as in ``DynamicLayer``. Layers of other kinds (sliding windows, linear
+attention) keep transformers' own implementation.
 """
 
 from __future__ import annotations

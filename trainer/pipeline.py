@@ -44,7 +44,7 @@ from trainer import base_model
 from trainer.adapt import rag_context
 from trainer.calibration import expected_calibration_error, fit_calibrator
 from trainer.config import TrainConfig
-from trainer.curate import Example, curate, scoring_examples
+from trainer.curate import Curation, Example, curate, scoring_examples
 from trainer.device import release_free_memory
 from trainer.embeddings import MemoizedEncoder
 from trainer.escalation import (
@@ -59,6 +59,7 @@ from trainer.escalation import (
 from trainer.evaluate import predictions_from_drafts, score, truths_from_examples
 from trainer.inference import AdapterRef, LocalBackend
 from trainer.interaction import Ticket
+from trainer.prompt import Context, Decision
 from trainer.redact import redact_ticket
 from trainer.registry import AdapterRegistry
 from trainer.retrieval import (
@@ -68,7 +69,7 @@ from trainer.retrieval import (
     record_from_example,
     record_from_ticket,
 )
-from trainer.split import holdout_split, time_order, validation_split, window
+from trainer.split import Split, holdout_split, time_order, validation_split, window
 from trainer.suggest import (
     ESCALATION_FILE,
     MAX_NEW_TOKENS,
@@ -205,6 +206,39 @@ def choose_mode(summaries: dict[str, dict[str, Any]]) -> tuple[str, str]:
     return best, f"most acceptable suggestions on validation ({rates}; {replies} answered)"
 
 
+@dataclass(frozen=True)
+class AccountData:
+    """An account's tickets ordered, split and curated as ``train_account`` learns from them."""
+
+    ordered: list[Ticket]
+    split: Split                # training window (``train``) and the holdout
+    inner: Split                # the training window's fit (``train``) and validation tickets
+    curation: Curation          # of the whole training window
+    fit_examples: list[Example]  # the curated examples of the fit tickets
+
+
+def account_data(tickets: Sequence[Ticket]) -> AccountData:
+    """Time order, holdout and validation splits, curation (see the module docstring)."""
+    ordered = time_order(tickets)
+    split = holdout_split(ordered, HOLDOUT_FRACTION)
+    inner = validation_split(split.train, VALIDATION_FRACTION)
+    fit_ids = {t.id for t in inner.train}
+    curation = curate(split.train)
+    return AccountData(ordered, split, inner, curation,
+                       [e for e in curation.examples if e.ticket_id in fit_ids])
+
+
+def training_pairs(fit_examples: Sequence[Example], embedder: Any, options: PipelineOptions
+                   ) -> tuple[ResolutionIndex, list[tuple[Context, Decision]]]:
+    """The fit examples' retrieval index and the (context, decision) pairs the adapter is
+    trained on: retrieval-augmented from that index (``rag_examples``)."""
+    fit_index = ResolutionIndex.build(
+        [r for r in map(record_from_example, fit_examples) if r is not None], embedder)
+    training = rag_examples(fit_examples, fit_index, options.rag_k, options.rag_dropout,
+                            options.seed)
+    return fit_index, [(e.context, e.decision) for e in training if e.decision is not None]
+
+
 def train_account(tickets: Sequence[Ticket], work_dir: Path, registry: AdapterRegistry,
                   config: TrainConfig, embedder: Any, options: PipelineOptions | None = None,
                   progress: Callable[[TrainProgress], None] | None = None,
@@ -214,12 +248,9 @@ def train_account(tickets: Sequence[Ticket], work_dir: Path, registry: AdapterRe
     options = options or PipelineOptions()
     started = time.monotonic()
     embedder = MemoizedEncoder(embedder)  # the three indexes share most of their texts
-    ordered = time_order(tickets)
-    split = holdout_split(ordered, HOLDOUT_FRACTION)
-    inner = validation_split(split.train, VALIDATION_FRACTION)
-    fit_ids = {t.id for t in inner.train}
-    curation = curate(split.train)
-    fit_examples = [e for e in curation.examples if e.ticket_id in fit_ids]
+    data = account_data(tickets)
+    ordered, split, inner, curation = data.ordered, data.split, data.inner, data.curation
+    fit_examples = data.fit_examples
     if len(fit_examples) < 4 or not inner.holdout:
         raise NotEnoughData(f"{len(fit_examples)} curated training examples and "
                             f"{len(inner.holdout)} validation tickets: import more resolved "
@@ -229,11 +260,7 @@ def train_account(tickets: Sequence[Ticket], work_dir: Path, registry: AdapterRe
     log(f"split: {len(inner.train)} fit, {len(inner.holdout)} validation, "
         f"{len(split.holdout)} holdout tickets")
 
-    fit_index = ResolutionIndex.build(
-        [r for r in map(record_from_example, fit_examples) if r is not None], embedder)
-    training = rag_examples(fit_examples, fit_index, options.rag_k, options.rag_dropout,
-                            options.seed)
-    pairs = [(e.context, e.decision) for e in training if e.decision is not None]
+    fit_index, pairs = training_pairs(fit_examples, embedder, options)
     log(f"training on {len(pairs)} examples ({options.rag_k} similar past replies in "
         f"{1 - options.rag_dropout:.0%} of prompts)")
     cache_dir = config.resolved_cache_dir()
