@@ -26,7 +26,7 @@ from typing import Any
 
 from plugin_backend import allocator
 from trainer.config import TrainConfig
-from trainer.device import resident_gb
+from trainer.device import describe, resident_gb
 from trainer.embeddings import shared_embedder
 from trainer.interaction import read_jsonl
 from trainer.pipeline import PipelineOptions, train_account
@@ -49,6 +49,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="first N tickets only")
     parser.add_argument("--max-steps", type=int, default=None,
                         help="stop training after N steps (to time the other phases)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="JSON result (default: results/account_training_<data>.json)")
     args = parser.parse_args()
 
     tickets = list(read_jsonl(str(args.data)))[: args.limit]
@@ -86,6 +88,7 @@ def main() -> None:
         "date": date.today().isoformat(),
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
                     "python": platform.python_version()},
+        "device": describe(config.device),
         "allocator": allocator.in_use(),
         "data": str(args.data), "tickets": len(tickets), "minutes": args.minutes,
         "seconds_total": round(seconds, 1),
@@ -99,9 +102,13 @@ def main() -> None:
         "validation": meta["validation"],
         "log": phases,      # each log line's time and resident memory, by phase
     }
+    if result["device"]["device"].startswith("cuda"):
+        import torch
+
+        result["gpu_peak_allocated_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
     RESULTS.mkdir(exist_ok=True)
     suffix = f"_{args.max_steps}steps" if args.max_steps else ""
-    out = RESULTS / f"account_training_{args.data.stem}{suffix}.json"
+    out = args.out or RESULTS / f"account_training_{args.data.stem}{suffix}.json"
     out.write_text(json.dumps(result, indent=2))
     print(f"wrote {out}")
 

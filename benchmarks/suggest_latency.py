@@ -1,4 +1,4 @@
-"""Suggestion latency of trainer.inference.LocalBackend with the real base model on CPU.
+"""Suggestion latency of trainer.inference.LocalBackend with the real base model (CPU or GPU).
 
 Prompts: the first 32 tweetsumm tickets, each rendered up to its last agent message (the
 message a suggestion would replace) with ``prompt.Context`` → ``render_context`` →
@@ -50,7 +50,7 @@ from pathlib import Path
 from trainer.inference import AdapterRef, LocalBackend
 import torch, transformers, peft
 t1 = time.perf_counter()
-backend = LocalBackend(sys.argv[1], Path(sys.argv[2]))
+backend = LocalBackend(sys.argv[1], Path(sys.argv[2]), device=sys.argv[6])
 backend.load()
 t2 = time.perf_counter()
 backend.activate(AdapterRef("bench-a", Path(sys.argv[3])))
@@ -76,7 +76,7 @@ def summary(values: Sequence[float], digits: int = 3) -> dict[str, float]:
             "max": round(max(values), digits), "n": len(values)}
 
 
-def build_prompts(tokenizer: Any, count: int) -> tuple[list[str], list[int]]:
+def build_prompts(tokenizer: Any, count: int, data: Path = DATA) -> tuple[list[str], list[int]]:
     """Chat prompts for the first ``count`` usable tickets, and their real replies' lengths."""
     from trainer import prompt
     from trainer.interaction import read_jsonl
@@ -86,7 +86,7 @@ def build_prompts(tokenizer: Any, count: int) -> tuple[list[str], list[int]]:
     def count_tokens(text: str) -> int:
         return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    for ticket in read_jsonl(str(DATA)):
+    for ticket in read_jsonl(str(data)):
         agents = [i for i, m in enumerate(ticket.messages) if m.role == "agent"]
         if not agents or agents[-1] == 0:
             continue
@@ -122,10 +122,20 @@ def make_adapter(spec: str, cache: Path, folder: Path, seed: int) -> Path:
     return folder
 
 
+def _sync() -> None:
+    """Wait for the GPU's queued work (a no-op on a CPU), so a timing covers it."""
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
 def timed(fn: Any) -> tuple[float, Any]:
-    """(seconds, result) of fn()."""
+    """(seconds, result) of fn(), the GPU's work included."""
+    _sync()
     start = time.perf_counter()
     result = fn()
+    _sync()
     return time.perf_counter() - start, result
 
 
@@ -137,14 +147,16 @@ def decode_speed(backend: Any, prompt_text: str, adapter: Any, tokens: int) -> d
     return {"first_token_s": round(first, 3), "decode_ms_per_token": round(per_token * 1000, 1)}
 
 
-def cache_comparison(spec: str, cache: Path, prompt_text: str, new_tokens: int) -> dict[str, Any]:
+def cache_comparison(spec: str, cache: Path, prompt_text: str, new_tokens: int,
+                     device: str) -> dict[str, Any]:
     """transformers' generate() with the default DynamicCache vs StaticCache (no compile)."""
     import torch
 
     from trainer import base_model
 
-    model, tokenizer = base_model.load(spec, cache, device="cpu")
-    inputs = tokenizer(prompt_text + "ACTION:", return_tensors="pt", add_special_tokens=False)
+    model, tokenizer = base_model.load(spec, cache, device=device)
+    inputs = tokenizer(prompt_text + "ACTION:", return_tensors="pt",
+                       add_special_tokens=False).to(device)
     times: dict[str, list[float]] = {"dynamic": [], "static": []}
     tokens: dict[str, list[int]] = {}
     for round_ in range(4):                  # round 0 warms up; the median of the other 3
@@ -152,7 +164,7 @@ def cache_comparison(spec: str, cache: Path, prompt_text: str, new_tokens: int) 
             with torch.inference_mode():
                 seconds, ids = timed(lambda extra=extra: model.generate(
                     **inputs, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
-                    **extra))
+                    disable_compile=True, **extra))   # on a GPU it would compile StaticCache
             if round_:
                 times[kind].append(seconds)
             tokens[kind] = ids[0, inputs["input_ids"].shape[1]:].tolist()
@@ -174,6 +186,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: torch's choice)")
     parser.add_argument("--out", type=Path, default=RESULTS / "suggest_latency.json")
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--device", default=None,
+                        help="'cpu', 'cuda'… (default: a GPU when present, as the product picks)")
     args = parser.parse_args()
 
     if args.threads:
@@ -184,14 +199,17 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     from trainer.base_model import EMBEDDED_BASE_MODEL, prepare_embedded
+    from trainer.device import describe, pick_device
     from trainer.inference import AdapterRef, LocalBackend
+
+    device = pick_device(args.device)
 
     spec = EMBEDDED_BASE_MODEL
     report: dict[str, Any] = {
         "date": date.today().isoformat(), "machine": platform.processor() or platform.machine(),
         "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__, "transformers": transformers.__version__,
-        "load_average_start": os.getloadavg(), "base_model": spec,
+        "load_average_start": os.getloadavg(), "base_model": spec, "device": describe(device),
     }
     seconds, _ = timed(lambda: prepare_embedded(args.cache))
     report["gguf_conversion_s (once per install; 0 when cached)"] = round(seconds, 2)
@@ -199,9 +217,9 @@ def main() -> None:
     adapter_a = AdapterRef("bench-a", make_adapter(spec, args.cache, work / "a", 1))
     adapter_b = AdapterRef("bench-b", make_adapter(spec, args.cache, work / "b", 2))
 
-    backend = LocalBackend(spec, args.cache, device="cpu", max_adapters=4, batch_size=16)
+    backend = LocalBackend(spec, args.cache, device=device, max_adapters=4, batch_size=16)
     backend.load()
-    prompts, reply_tokens = build_prompts(backend.tokenizer, args.prompts)
+    prompts, reply_tokens = build_prompts(backend.tokenizer, args.prompts, args.data)
     prompt_tokens = [len(backend.tokenizer(p, add_special_tokens=False)["input_ids"])
                      for p in prompts]
     reply_cap = int(pct(reply_tokens, 95))
@@ -212,9 +230,10 @@ def main() -> None:
     for _ in range(args.cold_runs):
         out = subprocess.run(
             [sys.executable, "-c", COLD, spec, str(args.cache), str(adapter_a.path),
-             json.dumps(prompts[0]), str(reply_cap)],
+             json.dumps(prompts[0]), str(reply_cap), device],
             cwd=REPO, capture_output=True, text=True, check=True,
-            env={**os.environ, "PYTHONPATH": str(REPO)})
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))})
         cold.append(json.loads(out.stdout.strip().splitlines()[-1]))
     report["cold_single"] = {key: [round(run[key], 3) for run in cold] for key in cold[0]}
     report["cold_single"]["max_new_tokens"] = reply_cap
@@ -276,7 +295,7 @@ def main() -> None:
     swaps = [timed(lambda i=i: backend.activate(un_a if i % 2 else un_b))[0] for i in range(40)]
     swap["unmerged_swap_ms"] = summary([s * 1000 for s in swaps], 2)
 
-    fp32 = LocalBackend(spec, args.cache, device="cpu", dtype=torch.float32)
+    fp32 = LocalBackend(spec, args.cache, device=device, dtype=torch.float32)
     fp32.load()
     fp32.generate(prompts[:1], None, max_new_tokens=2)
     cases = {"merged_adapter": (backend, adapter_a), "unmerged_adapter": (backend, un_a),
@@ -290,7 +309,8 @@ def main() -> None:
         for label, runs in rounds.items()}
     report["adapter_swap"] = swap
     del fp32
-    report["kv_cache_hf_generate_32_tokens_median_of_3"] = cache_comparison(spec, args.cache, prompts[1], 32)
+    report["kv_cache_hf_generate_32_tokens_median_of_3"] = cache_comparison(
+        spec, args.cache, prompts[1], 32, device)
     report["load_average_end"] = os.getloadavg()
 
     shutil.rmtree(work, ignore_errors=True)

@@ -27,6 +27,21 @@ def pick_device(preferred: str | None = None) -> str:
     return "cpu"
 
 
+def describe(device: str | None = None) -> dict[str, Any]:
+    """What a benchmark ran on: the device, its name, the compute dtype and library versions."""
+    import platform
+
+    import torch
+    import transformers
+
+    device = pick_device(device)
+    name = (torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda")
+            else platform.processor() or platform.machine())
+    return {"device": device, "name": name, "dtype": str(pick_dtype(device)).split(".")[-1],
+            "cpus": os.cpu_count(), "torch": torch.__version__,
+            "transformers": transformers.__version__}
+
+
 @functools.lru_cache(maxsize=1)
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX-BF16)."""

@@ -36,6 +36,7 @@ LocalBackend choices, measured with benchmarks/suggest_latency.py (2 shared CPU 
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import math
@@ -187,6 +188,10 @@ class LocalBackend:
                                     if isinstance(s, int) and s != tok.unk_token_id)
             self._pristine = {m: m.weight.data for m in model.modules()
                               if isinstance(m, torch.nn.Linear)}
+            # transformers >= 5.2x names the KV-cache argument and output ``cache``; earlier
+            # releases (4.56-5.1x, as in many GPU images) ``past_key_values``
+            self._cache_arg = ("cache" if "cache" in inspect.signature(model.forward).parameters
+                               else "past_key_values")
             self._model, self._tokenizer = model, tok      # last: a failed load leaves none
 
     @property
@@ -347,9 +352,8 @@ class LocalBackend:
         cache = preallocated_cache(self._model.config, width + max_new_tokens + self.lookahead + 1)
         with torch.inference_mode():
             # Two kept positions at least: a one-row matmul takes another CPU kernel path.
-            out = self._model(input_ids=ids, position_ids=positions, cache=cache,
-                              use_cache=True, logits_to_keep=tail + 2, row_pads=pads)
-            cache = out.cache
+            out, cache = self._forward(cache, input_ids=ids, position_ids=positions,
+                                       logits_to_keep=tail + 2, row_pads=pads)
             first = torch.log_softmax(out.logits[:, -(tail + 1)].float(), dim=-1)
             action = first[:, action_ids].exp()
             masses = action.sum(-1).tolist()
@@ -387,18 +391,15 @@ class LocalBackend:
                     continue                  # pick was a verified draft token: cached
                 drafts = self._drafts(rows, generated, live, max_new_tokens - step - 2)
                 if not drafts:
-                    out = self._model(input_ids=pick[:, None], position_ids=positions,
-                                      cache=cache, use_cache=True, row_pads=pads)
-                    cache = out.cache
+                    out, cache = self._forward(cache, input_ids=pick[:, None],
+                                               position_ids=positions, row_pads=pads)
                     pending = [torch.log_softmax(out.logits[:, -1].float(), dim=-1)]
                     continue
                 k = len(drafts)
                 draft = torch.tensor([drafts] * len(live), device=device)  # the row's copies
                 steps = positions + torch.arange(k + 1, device=device)
-                out = self._model(input_ids=torch.cat([pick[:, None], draft], dim=1),
-                                  position_ids=steps, cache=cache, use_cache=True,
-                                  row_pads=pads)
-                cache = out.cache
+                out, cache = self._forward(cache, position_ids=steps, row_pads=pads,
+                                           input_ids=torch.cat([pick[:, None], draft], dim=1))
                 scored = torch.log_softmax(out.logits.float(), dim=-1)
                 agree = (scored[:, :k].argmax(-1) == draft).int().cumprod(dim=1)
                 accepted = int(agree.sum(dim=1).min())   # the drafts verified in step
@@ -408,6 +409,11 @@ class LocalBackend:
                 self.draft_stats[1] += accepted
                 pending = [scored[:, j] for j in range(accepted + 1)]
         return [(generated[i], logprobs[i], probs[i], masses[i]) for i in range(n)]
+
+    def _forward(self, cache: Any, **inputs: Any) -> tuple[Any, Any]:
+        """One forward pass that reads and extends ``cache``: (output, the cache after it)."""
+        out = self._model(**inputs, use_cache=True, **{self._cache_arg: cache})
+        return out, getattr(out, self._cache_arg)
 
     def _drafts(self, rows: list[list[int]], generated: list[list[int]], live: list[int],
                 room: int) -> list[int]:
