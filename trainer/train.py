@@ -6,8 +6,9 @@ the stop token; the loss is on the target tokens only, stop token included. Spee
 16, so the allocator reuses its blocks); logits only where there is a label; no attention
 mask (right padding under a causal mask never reaches a real token); eager attention up to
 256 tokens, SDPA beyond; a step's batch split into passes of at most ``micro_batch_tokens``
-padded tokens (memory bound, same gradient); bf16 base weights under bf16 autocast where the
-CPU has native bf16 (``trainer.device``), fp32 without autocast elsewhere; fused AdamW.
+padded tokens (memory bound, same gradient; a GPU takes a whole step in one pass); bf16 base
+weights under bf16 autocast where the CPU has native bf16 (``trainer.device``), fp32 without
+autocast elsewhere; fused AdamW.
 
 Layout of ``output_dir``::
 
@@ -236,6 +237,7 @@ def train_adapter(examples: Sequence[Example], output_dir: Path, config: TrainCo
             "cuda_rng": torch.cuda.get_rng_state_all() if device.startswith("cuda") else None,
         })
 
+    pass_tokens = config.micro_batch_limit(device)
     causal = peft_model.get_base_model()
     answer_only = getattr(causal.config, "model_type", None) in ANSWER_ONLY_LOGITS
     step, stopped_by, call_tokens, train_seconds = start_step, "completed", 0, 0.0
@@ -251,7 +253,7 @@ def train_adapter(examples: Sequence[Example], output_dir: Path, config: TrainCo
             rows = [encoded[i] for i in order[step]]
             labelled = max(1, sum(_labelled(labs) for _, labs in rows))
             loss, tokens = 0.0, 0
-            for part in micro_batches(rows, config.micro_batch_tokens, PAD_MULTIPLE):
+            for part in micro_batches(rows, pass_tokens, PAD_MULTIPLE):
                 batch = {k: v.to(device) for k, v in collate(part, pad_id, PAD_MULTIPLE).items()}
                 attend(batch["input_ids"].shape[1])
                 with torch.autocast(device_type=device.split(":")[0], dtype=amp_dtype,

@@ -22,6 +22,15 @@ def test_defaults() -> None:
     assert config.base_dtype == "auto"  # bf16 only where the device computes it natively
 
 
+def test_micro_batch_default_depends_on_the_device() -> None:
+    config = TrainConfig()
+    assert config.micro_batch_tokens is None
+    assert config.micro_batch_limit("cpu") == 1024      # bounds a CPU pass's memory
+    assert config.micro_batch_limit("cuda") == config.micro_batch_limit("cuda:1") == 16384
+    assert config.batch_size * config.max_tokens <= config.micro_batch_limit("cuda")
+    assert TrainConfig(micro_batch_tokens=300).micro_batch_limit("cuda") == 300
+
+
 def test_every_field_has_help() -> None:
     for f in fields(TrainConfig):
         assert f.metadata.get("help"), f.name
@@ -48,6 +57,8 @@ def test_every_field_has_help() -> None:
     ("base_model", ""),
     ("device", ""),
     ("cpu_threads", 0),
+    ("micro_batch_tokens", 0),
+    ("micro_batch_tokens", 1.5),
 ])
 def test_validation_names_the_bad_field(name: str, value: object) -> None:
     with pytest.raises(ValueError, match=rf"\b{name}\b"):
