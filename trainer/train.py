@@ -101,19 +101,32 @@ class TrainResult:
 
 def encode_example(tokenizer: Any, context: prompt.Context, decision: prompt.Decision,
                    config: TrainConfig) -> Encoded:
-    """Token ids and labels of one example: labels are -100 except on the target + stop token."""
+    """Token ids and labels of one example: labels are -100 except on the target + stop token.
+
+    A long target leaves less room for the prompt than ``context_budget``: the user turn is
+    then rendered again for the room left, so it drops similar resolutions and old turns the
+    way ``render_context`` does, and the prompt keeps the chat format it has at suggestion
+    time (system turn, header). Only a prompt that cannot shrink that far (its pinned first
+    customer message alone is too long) is cut from the left.
+    """
     def count_tokens(text: str) -> int:
         return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    user_text = prompt.render_context(context, count_tokens, config.context_budget)
-    prompt_text = prompt.chat_prompt(tokenizer, user_text)
-    prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
+    def prompt_tokens(budget: int) -> tuple[list[int], int]:
+        user_text = prompt.render_context(context, count_tokens, budget)
+        ids = tokenizer(prompt.chat_prompt(tokenizer, user_text),
+                        add_special_tokens=False)["input_ids"]
+        return ids, len(ids) - count_tokens(user_text)   # the template's own tokens
+
     answer_ids = tokenizer(prompt.render_target(decision), add_special_tokens=False)["input_ids"]
     answer_ids = answer_ids + [tokenizer.eos_token_id]
     room = config.max_tokens - len(answer_ids)
     if room < MIN_PROMPT_TOKENS:  # an overlong target: cut it (and teach no stop there)
         room = min(MIN_PROMPT_TOKENS, config.max_tokens // 2)
         answer_ids = answer_ids[: config.max_tokens - room]
+    prompt_ids, template = prompt_tokens(config.context_budget)
+    if len(prompt_ids) > room and room - template > 0:
+        prompt_ids, _ = prompt_tokens(room - template)
     prompt_ids = prompt_ids[-room:]
     return prompt_ids + answer_ids, [IGNORE_INDEX] * len(prompt_ids) + answer_ids
 

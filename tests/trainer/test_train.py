@@ -109,6 +109,26 @@ def test_long_prompt_is_cut_from_the_left(tokenizer: Any, model_cache: Path) -> 
     assert tokenizer.decode(ids[: len(ids) - len(answer)]).endswith("<|im_start|>assistant\n")
 
 
+def test_long_target_drops_similar_resolutions_not_the_chat_format(tokenizer: Any,
+                                                                     model_cache: Path) -> None:
+    config = small_config(model_cache, max_tokens=256, context_budget=200)
+    past = [f"Past reply {i}: " + " ".join(f"step{i}{j}" for j in range(10)) for i in range(3)]
+    context = prompt.Context(messages=[Message("customer", "Where is my refund?")],
+                             subject="Refund", channel="email", examples=past)
+    long_reply = "Here is what happens next. " + " ".join(f"detail{i}" for i in range(40))
+    short_reply = "Refunds take five days."
+    full, _ = encode_example(tokenizer, context, prompt.Decision("reply", short_reply), config)
+    ids, labels = encode_example(tokenizer, context, prompt.Decision("reply", long_reply), config)
+    answer = sum(1 for label in labels if label != IGNORE_INDEX)
+    assert len(ids) <= config.max_tokens < len(full) - 8 + answer    # the full prompt won't fit
+    text = tokenizer.decode(ids[: sum(1 for label in labels if label == IGNORE_INDEX)])
+    assert text.startswith("<|im_start|>system\n" + prompt.SYSTEM_PROMPT)
+    assert "Channel: email" in text and "Subject: Refund" in text
+    assert "Customer: Where is my refund?" in text
+    assert "[1] Past reply 0" in text and "[3] Past reply 2" not in text  # the last dropped
+    assert "[3] Past reply 2" in tokenizer.decode(full)                  # (room for all 3)
+
+
 def test_batch_order_is_bucketed_and_deterministic() -> None:
     lengths = [5, 50, 7, 48, 6, 49, 8, 47]
     order = batch_order(lengths, batch_size=2, total_steps=8, seed=3)
