@@ -9,10 +9,13 @@ generation at the 95th percentile of the real agent replies' length (in tokens, 
 worst case, every token up to ``--max-new-tokens``, is timed on the first 8 prompts.
 
 Measures: cold single-ticket latency in a fresh process (imports + base model load + adapter
-load + first generation, capped like the warm pass), warm single-ticket latency p50/p95, time to first token (the
-decision: prefill + the token after "ACTION:"), batched throughput (batch 16), adapter swap
-time (merged and unmerged), decode speed (merged / unmerged adapter, bf16 / fp32 base; median
-of 3 interleaved rounds) and transformers' DynamicCache vs StaticCache.
+load + first generation, capped like the warm pass; ``process_wall_s`` adds the interpreter's
+start and the allocator's re-execution), warm single-ticket latency p50/p95, time to first
+token (the decision: prefill + the token after "ACTION:"), batched throughput (batch 16),
+adapter swap time (merged and unmerged), decode speed (merged / unmerged adapter, bf16 / fp32
+base; median of 3 interleaved rounds) and transformers' DynamicCache vs StaticCache. The
+benchmark and its fresh processes run on ``CLONEDESK_ALLOCATOR`` (mimalloc by default), as
+``clonedesk worker`` and ``clonedesk suggest`` do.
 
     .venv/bin/python benchmarks/suggest_latency.py [--prompts 32] [--max-new-tokens 160]
         [--threads N]   # 1 on a machine whose cores other jobs share
@@ -38,13 +41,18 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from plugin_backend import allocator  # stdlib only: safe before torch
+
 RESULTS = Path(__file__).with_name("results")
 DATA = REPO.parent / "shared" / "data" / "canonical" / "tweetsumm.jsonl"
 ALL_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 CONTEXT_BUDGET = 768
 
 COLD = """
-import json, sys, time
+import json, os, sys, time
+from plugin_backend import allocator
+allocator.ensure(os.environ.get("CLONEDESK_ALLOCATOR", allocator.MIMALLOC))  # as a worker does
 t0 = time.perf_counter()
 from pathlib import Path
 from trainer.inference import AdapterRef, LocalBackend
@@ -190,6 +198,8 @@ def main() -> None:
     parser.add_argument("--device", default=None,
                         help="'cpu', 'cuda'… (default: a GPU when present, as the product picks)")
     args = parser.parse_args()
+    # on the allocator `clonedesk worker` runs on (CLONEDESK_ALLOCATOR; re-executes once)
+    allocator.ensure(os.environ.get("CLONEDESK_ALLOCATOR", allocator.MIMALLOC))
 
     if args.threads:
         os.environ["OMP_NUM_THREADS"] = str(args.threads)     # for the cold-start processes
@@ -210,6 +220,7 @@ def main() -> None:
         "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__, "transformers": transformers.__version__,
         "load_average_start": os.getloadavg(), "base_model": spec, "device": describe(device),
+        "allocator": allocator.in_use(),
     }
     seconds, _ = timed(lambda: prepare_embedded(args.cache))
     report["gguf_conversion_s (once per install; 0 when cached)"] = round(seconds, 2)
@@ -228,13 +239,15 @@ def main() -> None:
 
     cold = []
     for _ in range(args.cold_runs):
+        started = time.perf_counter()       # interpreter start and re-execution included
         out = subprocess.run(
             [sys.executable, "-c", COLD, spec, str(args.cache), str(adapter_a.path),
              json.dumps(prompts[0]), str(reply_cap), device],
             cwd=REPO, capture_output=True, text=True, check=True,
             env={**os.environ, "PYTHONPATH": os.pathsep.join(
                 filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))})
-        cold.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        cold.append({**json.loads(out.stdout.strip().splitlines()[-1]),
+                     "process_wall_s": time.perf_counter() - started})
     report["cold_single"] = {key: [round(run[key], 3) for run in cold] for key in cold[0]}
     report["cold_single"]["max_new_tokens"] = reply_cap
 
