@@ -10,7 +10,7 @@ NPM_DIR := var/npm
 NPM_STAMP := $(NPM_DIR)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install demo test bench lint clean
+.PHONY: install demo test test-oldest bench lint clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,14 @@ demo: $(STAMP) $(NPM_STAMP)
 
 test: $(STAMP) $(NPM_STAMP)
 	$(VENV)/bin/pytest -q
+
+# The trainer suite on the oldest transformers pyproject.toml allows (5.17, as GPU images ship
+# it, with the huggingface_hub it needs), installed beside the venv's own, which stays as is.
+OLDEST_DIR := var/oldest-transformers
+test-oldest: $(STAMP)
+	$(VENV)/bin/python -m pip install -q --upgrade --no-deps --target $(OLDEST_DIR) transformers==5.17.0 huggingface_hub==1.33.0
+	PYTHONPATH=$(OLDEST_DIR) $(VENV)/bin/python -c "import transformers as t; assert t.__version__ == '5.17.0', t.__version__"
+	PYTHONPATH=$(OLDEST_DIR) $(VENV)/bin/pytest -q tests/trainer
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check trainer plugin_backend intercom_canvas tests benchmarks

@@ -188,8 +188,8 @@ class LocalBackend:
                                     if isinstance(s, int) and s != tok.unk_token_id)
             self._pristine = {m: m.weight.data for m in model.modules()
                               if isinstance(m, torch.nn.Linear)}
-            # transformers >= 5.2x names the KV-cache argument and output ``cache``; earlier
-            # releases (4.56-5.1x, as in many GPU images) ``past_key_values``
+            # transformers 5.24 names the KV-cache argument and output ``cache``; 5.17, the
+            # oldest supported (GPU images ship it; `make test-oldest`), ``past_key_values``
             self._cache_arg = ("cache" if "cache" in inspect.signature(model.forward).parameters
                                else "past_key_values")
             self._model, self._tokenizer = model, tok      # last: a failed load leaves none
