@@ -33,10 +33,9 @@ def serve_loss(model: Any, tokenizer: Any, pairs: list[Any], budget: int) -> flo
     import torch
 
     from trainer import prompt
+    from trainer.suggest import token_counter
 
-    def count_tokens(text: str) -> int:
-        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
-
+    count_tokens = token_counter(tokenizer)
     total, tokens = 0.0, 0
     model.eval()
     for context, decision in pairs:

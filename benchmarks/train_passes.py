@@ -21,21 +21,10 @@ import pickle
 import tempfile
 from datetime import date
 from pathlib import Path
-from typing import Any
+
+from train_memory import training_pairs  # the account pipeline's pairs (benchmarks/)
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def account_pairs(data: Path, limit: int) -> list[Any]:
-    """The (context, decision) pairs the account pipeline trains on for these tickets."""
-    from trainer import pipeline
-    from trainer.embeddings import MemoizedEncoder, shared_embedder
-    from trainer.interaction import read_jsonl
-
-    account = pipeline.account_data(list(read_jsonl(str(data)))[:limit])
-    _, pairs = pipeline.training_pairs(account.fit_examples, MemoizedEncoder(shared_embedder()),
-                                       pipeline.PipelineOptions())
-    return pairs
 
 
 def random_base(like: Path, target: Path) -> str:
@@ -67,7 +56,7 @@ def main() -> None:
     args = parser.parse_args()
 
     pairs = (pickle.loads(args.pairs.read_bytes()) if args.pairs
-             else account_pairs(args.data, args.limit))
+             else training_pairs(args.data, args.limit))
     if args.write_pairs:
         args.write_pairs.write_bytes(pickle.dumps(pairs))
         print(f"wrote {len(pairs)} pairs to {args.write_pairs}")
